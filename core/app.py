@@ -1,0 +1,516 @@
+"""WebhookApp: runs plugins, dispatches requests, owns storage, outbox and tasks."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .channels import Channel, ConsoleChannel, channel_kinds
+from .config import describe_config, structure_config
+from .deliveries import DeliveryLog
+from .errors import ConfigError, HTTPError, ServiceUnavailable
+from .outbox import ChannelRouter, Outbox
+from .plugin import Plugin
+from .request import DEFAULT_MAX_BODY_SIZE, WebhookRequest
+from .response import InvalidResult, WebhookResponse, error_response, json_response, to_response
+from .routing import Endpoint, Router, webhook_url
+from .runtime import current_app_var
+from .settings import Settings
+from .store import PluginStore, Storage
+from .tasks import PluginTasks, TaskManager
+from .writer import BatchWriter
+
+__all__ = ["WebhookApp"]
+
+logger = logging.getLogger("plughook")
+
+_MAINTENANCE_KEY = ("__plughook__", "", "", "maintenance")
+# Headers that carry a delivery id when the endpoint names none.
+DELIVERY_ID_HEADERS = ("X-GitHub-Delivery", "webhook-id", "Idempotency-Key")
+
+
+class WebhookApp:
+    """The plughook application: plugins, their configuration, storage and workers.
+
+    Use ``async with app.running():`` around serving; ``await app.handle(request)``
+    answers one webhook request.
+    """
+
+    def __init__(
+        self,
+        plugins: Iterable[Plugin] = (),
+        config: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        settings: Settings | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        store: Storage | None = None,
+        channels: Mapping[str, Channel] | None = None,
+        default_channel: Channel | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.router = Router(plugins)
+        self.plugins = self.router.plugins
+        self._raw_config = dict(config if config is not None else self.settings.plugins)
+        self.data_dir = Path(data_dir if data_dir is not None else self.settings.data_dir)
+        self.storage = store if store is not None else self._default_storage()
+        self.clock = clock
+        self.instance_id = uuid.uuid4().hex[:12]
+        self._channel_overrides = channels
+        self._default_channel = default_channel
+        self._configs: dict[str, Any] = {}
+        self._stores = {name: PluginStore(self.storage, name) for name in self.plugins}
+        self.writer = BatchWriter(self.storage)
+        self.tasks = TaskManager(self, self.storage, self.writer, self.instance_id)
+        self._plugin_tasks = {name: PluginTasks(self.tasks, name) for name in self.plugins}
+        self.outbox: Outbox | None = None
+        self.deliveries = DeliveryLog(self)
+        self.maintenance = False
+        self.serving = False
+        self.started_at = 0.0
+        self._task_group: TaskGroup | None = None
+        self._background = 0
+        self._background_idle = anyio.Event()
+        self._error_ids = itertools.count(1)
+
+    def __repr__(self) -> str:
+        return f"<WebhookApp plugins={sorted(self.plugins)} storage={self.storage!r}>"
+
+    def _default_storage(self) -> Storage:
+        backend = self.settings.storage.backend
+        if backend == "sqlite":
+            from .sqlite import SQLiteStorage
+
+            return SQLiteStorage(self.data_dir / "plughook.sqlite3")
+        if backend == "memory":
+            from .store import MemoryStorage
+
+            return MemoryStorage()
+        if backend == "redis":
+            from .redis import RedisStorage  # type: ignore[import-not-found,unused-ignore]
+
+            storage: Storage = RedisStorage(
+                self.settings.storage.url, namespace=self.settings.storage.namespace
+            )
+            return storage
+        raise ConfigError([("storage.backend", f"unknown backend {backend!r}; use sqlite or redis")])
+
+    # Plugin-facing accessors.
+    def plugin_config(self, name: str) -> Any:
+        """Return the structured configuration of plugin ``name``."""
+        try:
+            return self._configs[name]
+        except KeyError:
+            if name not in self.plugins:
+                raise KeyError(f"plugin {name!r} is not loaded in this app") from None
+            msg = "plugin configuration is structured when the app starts; use app.running()"
+            raise RuntimeError(msg) from None
+
+    def plugin_store(self, name: str) -> PluginStore:
+        """Return the key-value store of plugin ``name``."""
+        return self._stores[name]
+
+    def plugin_tasks(self, name: str) -> PluginTasks:
+        """Return the task view of plugin ``name``."""
+        return self._plugin_tasks[name]
+
+    def url_for(self, plugin: str, path: str) -> str:
+        """Return the public URL of an endpoint, from ``server.public_url`` when set."""
+        server = self.settings.server
+        base = server.public_url or f"http://{_url_host(server.host)}:{server.port}"
+        return webhook_url(base, plugin, path)
+
+    # Start-up and shutdown.
+    def check_config(self) -> dict[str, Any]:
+        """Structure every plugin's config; raise one ``ConfigError`` listing all problems."""
+        problems: list[tuple[str, str]] = []
+        configs: dict[str, Any] = {}
+        for name, plugin in self.plugins.items():
+            values = self._raw_config.get(name, {})
+            if plugin.config_class is None:
+                if values:
+                    problems.append((f"plugins.{name}", "this plugin takes no settings"))
+                configs[name] = None
+                continue
+            try:
+                configs[name] = structure_config(plugin.config_class, values, f"plugins.{name}")
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        for name in self._raw_config:
+            if name not in self.plugins:
+                logger.warning("config has a [plugins.%s] table but no such plugin is loaded", name)
+        problems.extend(self._channel_problems())
+        if problems:
+            raise ConfigError(problems)
+        return configs
+
+    def _channel_problems(self) -> list[tuple[str, str]]:
+        try:
+            self._build_channels()
+        except ConfigError as exc:
+            return exc.problems
+        return []
+
+    def _build_channels(self) -> ChannelRouter:
+        if self._channel_overrides is not None or self._default_channel is not None:
+            default = self._default_channel or ConsoleChannel()
+            return ChannelRouter(self._channel_overrides or {}, default, warn_fallback=False)
+        _load_builtin_channel_kinds()
+        kinds = channel_kinds()
+        problems: list[tuple[str, str]] = []
+        channels: dict[str, Channel] = {}
+        for platform, table in self.settings.channels.items():
+            options = dict(table)
+            kind = str(options.pop("kind", platform))
+            factory = kinds.get(kind)
+            if factory is None:
+                known = ", ".join(sorted(kinds))
+                problems.append((f"channels.{platform}.kind", f"unknown channel kind {kind!r}; "
+                                 f"known kinds: {known}"))
+                continue
+            try:
+                channels[platform] = factory(platform, options)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        default_name = self.settings.default_channel
+        default = channels.get(default_name)
+        if default is None:
+            if default_name != "console":
+                problems.append(("default_channel", f"no [channels.{default_name}] table"))
+            default = ConsoleChannel()
+        if problems:
+            raise ConfigError(problems)
+        return ChannelRouter(channels, default, warn_fallback=True)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[WebhookApp]:
+        """Start storage, channels and workers; on exit, shut down gracefully.
+
+        Raises ``ConfigError`` (not wrapped in an exception group) when the
+        configuration is invalid.
+        """
+        self._configs = self.check_config()
+        router = self._build_channels()
+        self.outbox = Outbox(self.storage, router, self.settings.outbox, self.clock)
+        await self.storage.open()
+        channels_started: list[Channel] = []
+        task_group = anyio.create_task_group()
+        try:
+            for channel in router.all():
+                await channel.start()
+                channels_started.append(channel)
+            await self._recover()
+            await task_group.__aenter__()
+        except BaseException:
+            for channel in channels_started:
+                await channel.close()
+            await self.storage.close()
+            raise
+        token = current_app_var.set(self)
+        try:
+            self._task_group = task_group
+            self.tasks.attach(task_group)
+            task_group.start_soon(self.writer.run, name="plughook batch writer")
+            task_group.start_soon(self.outbox.run, name="plughook outbox worker")
+            task_group.start_soon(self.deliveries.run_retention, name="plughook retention")
+            self.serving = True
+            self.started_at = self.clock()
+            logger.info("plughook app started with %d endpoints", len(self.router))
+            yield self
+        finally:
+            current_app_var.reset(token)
+            with anyio.CancelScope(shield=True):
+                await self._shutdown()
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(None, None, None)
+            with anyio.CancelScope(shield=True):
+                for channel in channels_started:
+                    await channel.close()
+                await self.storage.close()
+            logger.info("plughook app stopped")
+
+    async def _recover(self) -> None:
+        if not getattr(self.storage, "shared", False):
+            count = await self.storage.tasks_interrupt(None, self.clock())
+            if count:
+                logger.warning("%d tasks left running by a previous process are interrupted", count)
+        self.maintenance = await self.storage.kv_get(*_MAINTENANCE_KEY) == "on"
+
+    async def _shutdown(self) -> None:
+        self.serving = False
+        grace = self.settings.server.grace_period
+        with anyio.move_on_after(grace):
+            while self._background:
+                await self._background_idle.wait()
+        await self.tasks.shutdown(grace)
+        self.tasks.attach(None)
+        self._task_group = None
+        try:
+            await self.writer.flush()
+        except Exception:
+            logger.exception("writing bookkeeping records at shutdown failed")
+
+    async def set_maintenance(self, enabled: bool) -> None:
+        """Switch maintenance mode and persist it; maintenance-aware plugins answer 503."""
+        self.maintenance = enabled
+        await self.storage.kv_set(*_MAINTENANCE_KEY, "on" if enabled else "off")
+
+    async def drain(self) -> None:
+        """Wait until the outbox, background handlers and tasks are idle and records written."""
+        while True:
+            await self.tasks.wait_idle()
+            while self._background:
+                await self._background_idle.wait()
+            if self.outbox is not None:
+                await self.outbox.wait_idle()
+            await self.writer.flush()
+            if not self.tasks.running and not self._background:
+                return
+
+    # Dispatch.
+    async def handle(self, request: WebhookRequest) -> WebhookResponse:
+        """Answer one webhook request; never raises for anything a handler does."""
+        endpoint = self.router.lookup(request.plugin, request.path)
+        if endpoint is None:
+            return _not_found(request)
+        if not endpoint.allows(request.method):
+            response = json_response(
+                {"error": f"method {request.method} is not allowed on this endpoint"}, 405
+            )
+            response.headers["Allow"] = endpoint.allow_header()
+            return response
+        started = time.perf_counter()
+        token = current_app_var.set(self)
+        error_id = ""
+        try:
+            response = await self._dispatch(endpoint, request)
+        except _InternalError as exc:
+            error_id = exc.error_id
+            response = json_response({"error": "internal error", "error_id": error_id}, 500)
+        finally:
+            current_app_var.reset(token)
+        if request.method == "HEAD":
+            response = WebhookResponse(
+                response.status, b"", response.headers, response.media_type
+            )
+        self.deliveries.record(endpoint, request, response, started, error_id)
+        return response
+
+    async def _dispatch(self, endpoint: Endpoint, request: WebhookRequest) -> WebhookResponse:
+        request.max_body_size = (
+            endpoint.max_body_size if endpoint.max_body_size is not None else DEFAULT_MAX_BODY_SIZE
+        )
+        dedupe_key = ""
+        in_background = False
+        try:
+            request.check_declared_length()
+            if self.maintenance and endpoint.plugin.maintenance_aware:
+                raise ServiceUnavailable("maintenance")
+            if endpoint.verify is not None:
+                await endpoint.verify(request, endpoint.plugin)
+            request.delivery_id = self._delivery_id(endpoint, request)
+            if endpoint.delivery_id_header is not None and request.delivery_id:
+                dedupe_key = f"{endpoint.plugin.name}\x00{endpoint.path}\x00{request.delivery_id}"
+                duplicate = await self.deliveries.claim(dedupe_key, request)
+                if duplicate is not None:
+                    return duplicate
+            if endpoint.respond_within is None:
+                result = await self._call(endpoint, request)
+            else:
+                in_background = True
+                return await self._call_with_deadline(endpoint, request, dedupe_key)
+            response = to_response(result)
+        except HTTPError as exc:
+            response = error_response(exc)
+        except InvalidResult as exc:
+            raise self._internal_error(endpoint, request, exc) from None
+        except Exception as exc:
+            raise self._internal_error(endpoint, request, exc) from None
+        finally:
+            if not in_background:
+                await request.close()
+        if dedupe_key:
+            await self.deliveries.settle(dedupe_key, response.status)
+        return response
+
+    async def _call(self, endpoint: Endpoint, request: WebhookRequest) -> Any:
+        if endpoint.takes_request:
+            return await endpoint.handler(request)
+        return await endpoint.handler()
+
+    async def _call_with_deadline(
+        self, endpoint: Endpoint, request: WebhookRequest, dedupe_key: str
+    ) -> WebhookResponse:
+        """Run the handler in the app's task group; answer 202 if it outlives its deadline."""
+        task_group = self._task_group
+        if task_group is None:
+            raise ServiceUnavailable("the app is not running")
+        outcome: list[WebhookResponse | BaseException] = []
+        done = anyio.Event()
+        responded = False
+
+        async def run() -> None:
+            current_app_var.set(self)
+            try:
+                outcome.append(to_response(await self._call(endpoint, request)))
+            except HTTPError as exc:
+                outcome.append(error_response(exc))
+            except Exception as exc:
+                outcome.append(exc)
+            finally:
+                done.set()
+                if not responded:
+                    await request.close()
+                else:
+                    await self._finish_background(endpoint, request, outcome[0], dedupe_key)
+
+        self._background += 1
+        self._background_idle = anyio.Event()
+        task_group.start_soon(run)
+        assert endpoint.respond_within is not None
+        with anyio.move_on_after(endpoint.respond_within):
+            await done.wait()
+        if not done.is_set():
+            responded = True
+            logger.info(
+                "delivery %s to %s%s still running after %.1f s; answered 202",
+                request.delivery_id, endpoint.plugin.name, endpoint.path, endpoint.respond_within,
+            )
+            return json_response({"status": "accepted"}, 202)
+        self._background_done()
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            if dedupe_key:
+                await self.deliveries.settle(dedupe_key, 500)
+            raise self._internal_error(endpoint, request, result)
+        if dedupe_key:
+            await self.deliveries.settle(dedupe_key, result.status)
+        return result
+
+    async def _finish_background(
+        self,
+        endpoint: Endpoint,
+        request: WebhookRequest,
+        result: WebhookResponse | BaseException,
+        dedupe_key: str,
+    ) -> None:
+        try:
+            await request.close()
+            if isinstance(result, BaseException):
+                error = self._internal_error(endpoint, request, result)
+                status = 500
+                logger.error("delivery %s finished in the background with error %s",
+                             request.delivery_id, error.error_id)
+            else:
+                status = result.status
+                logger.info("delivery %s finished in the background with status %d",
+                            request.delivery_id, status)
+            if dedupe_key:
+                await self.deliveries.settle(dedupe_key, status)
+        finally:
+            self._background_done()
+
+    def _background_done(self) -> None:
+        self._background -= 1
+        if not self._background:
+            self._background_idle.set()
+
+    def _delivery_id(self, endpoint: Endpoint, request: WebhookRequest) -> str:
+        headers = request.headers
+        if endpoint.delivery_id_header is not None:
+            value = headers.get(endpoint.delivery_id_header)
+            if value:
+                return value
+        for name in DELIVERY_ID_HEADERS:
+            value = headers.get(name)
+            if value:
+                return value
+        return f"{self.instance_id}-{next(self._error_ids)}"
+
+    def _internal_error(
+        self, endpoint: Endpoint, request: WebhookRequest, exc: BaseException
+    ) -> _InternalError:
+        error_id = uuid.uuid4().hex[:16]
+        if isinstance(exc, InvalidResult):
+            logger.error(
+                "error %s: handler of %s%s (delivery %s) returned an invalid result: %s",
+                error_id, endpoint.plugin.name, endpoint.path, request.delivery_id, exc,
+            )
+        else:
+            logger.error(
+                "error %s: handler of %s%s (delivery %s) raised %s",
+                error_id, endpoint.plugin.name, endpoint.path, request.delivery_id,
+                type(exc).__name__, exc_info=exc,
+            )
+        return _InternalError(error_id)
+
+    # Service information.
+    def health(self) -> WebhookResponse:
+        """Answer ``GET /healthz``: 200 while serving, 503 while starting or stopping."""
+        if self.serving:
+            return json_response({"status": "ok"})
+        return json_response({"status": "unavailable"}, 503)
+
+    def describe(self) -> dict[str, Any]:
+        """List plugins, endpoints, methods, public URLs and redacted config values."""
+        plugins = []
+        for name, plugin in sorted(self.plugins.items()):
+            config = self._configs.get(name)
+            plugins.append({
+                "name": name,
+                "version": plugin.version,
+                "description": plugin.description,
+                "config": describe_config(config) if config is not None else {},
+                "endpoints": [
+                    {
+                        "path": e.path,
+                        "methods": sorted(e.methods) if e.methods is not None else ["*"],
+                        "url": self.url_for(name, e.path),
+                        "verified": e.verify is not None,
+                    }
+                    for e in sorted(plugin.endpoints.values(), key=lambda e: e.path)
+                ],
+            })
+        return {"plugins": plugins}
+
+
+class _InternalError(Exception):
+    def __init__(self, error_id: str) -> None:
+        super().__init__(error_id)
+        self.error_id = error_id
+
+
+def _not_found(request: WebhookRequest) -> WebhookResponse:
+    return json_response(
+        {"error": f"no webhook endpoint {request.path!r} in plugin {request.plugin!r}"}, 404
+    )
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _load_builtin_channel_kinds() -> None:
+    """Import the channel modules that register their kinds."""
+    import importlib
+
+    for module in ("core.onebot", "core.http_channel"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # pragma: no cover - modules ship with core
+            if exc.name != module:
+                raise

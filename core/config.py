@@ -1,0 +1,158 @@
+"""Plugin configuration classes: ``setting()`` fields, structuring and redaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
+from .errors import ConfigError
+
+__all__ = [
+    "REDACTED",
+    "SettingInfo",
+    "config_converter",
+    "describe_config",
+    "redacted_repr",
+    "secret_fields",
+    "setting",
+    "structure_config",
+]
+
+REDACTED = "***"
+_METADATA_KEY = "plughook"
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class SettingInfo:
+    """Title, description and secrecy of one configuration field."""
+
+    title: str = ""
+    description: str = ""
+    secret: bool = False
+
+
+def setting(default: Any, *, title: str = "", description: str = "", secret: bool = False) -> Any:
+    """Declare a configuration field with its default; ``secret=True`` hides it in listings."""
+    info = SettingInfo(title, description, secret)
+    if isinstance(default, list | dict | set):
+        factory = type(default)
+        copy = default
+
+        def make() -> Any:
+            return factory(copy)
+
+        return attrs.field(factory=make, metadata={_METADATA_KEY: info})
+    return attrs.field(default=default, metadata={_METADATA_KEY: info})
+
+
+def _info(field: attrs.Attribute[Any]) -> SettingInfo:
+    info = field.metadata.get(_METADATA_KEY)
+    return info if isinstance(info, SettingInfo) else SettingInfo()
+
+
+def secret_fields(config_class: type) -> frozenset[str]:
+    """Return the names of the fields declared with ``secret=True``."""
+    return frozenset(f.name for f in attrs.fields(config_class) if _info(f).secret)
+
+
+def redacted_repr(instance: Any) -> str:
+    """Return ``repr(instance)`` with every non-empty secret field shown as ``'***'``."""
+    parts = []
+    for field in attrs.fields(type(instance)):
+        value = getattr(instance, field.name)
+        shown = REDACTED if _info(field).secret and value else value
+        parts.append(f"{field.name}={shown!r}")
+    return f"{type(instance).__name__}({', '.join(parts)})"
+
+
+def describe_config(instance: Any) -> dict[str, Any]:
+    """Return the fields of a config instance as plain data, secrets shown as ``"***"``."""
+    values: dict[str, Any] = {}
+    for field in attrs.fields(type(instance)):
+        value = config_converter.unstructure(getattr(instance, field.name))
+        values[field.name] = REDACTED if _info(field).secret and value else value
+    return values
+
+
+def _strict(expected: type | tuple[type, ...], name: str) -> Any:
+    def structure(value: Any, _: Any) -> Any:
+        if isinstance(value, bool) and bool not in (
+            expected if isinstance(expected, tuple) else (expected,)
+        ):
+            msg = f"expected {name}, got bool"
+            raise TypeError(msg)
+        if not isinstance(value, expected):
+            msg = f"expected {name}, got {type(value).__name__}"
+            raise TypeError(msg)
+        return float(value) if name == "float" else value
+
+    return structure
+
+
+def _make_converter() -> cattrs.Converter:
+    # Strict scalars: cattrs would otherwise turn 5 into "5" for a str field,
+    # hiding a typo such as an unquoted token in the TOML file.
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook(str, _strict(str, "str"))
+    converter.register_structure_hook(int, _strict(int, "int"))
+    converter.register_structure_hook(float, _strict((int, float), "float"))
+    converter.register_structure_hook(bool, _strict(bool, "bool"))
+    return converter
+
+
+config_converter = _make_converter()
+
+
+def _problems(error: BaseException, prefix: str, data: Any) -> list[tuple[str, str]]:
+    """Flatten a cattrs error tree into ``(dotted key, message)`` pairs without values."""
+    if isinstance(error, ForbiddenExtraKeysError):
+        return [(_join(prefix, key), "unknown setting") for key in sorted(error.extra_fields)]
+    if isinstance(error, ClassValidationError):
+        found: list[tuple[str, str]] = []
+        for sub in error.exceptions:
+            name = _attribute_note(sub)
+            if name is None:
+                found.extend(_problems(sub, prefix, data))
+                continue
+            value = data.get(name) if isinstance(data, Mapping) else None
+            found.extend(_problems(sub, _join(prefix, name), value))
+        return found
+    if isinstance(error, BaseExceptionGroup):
+        return [p for sub in error.exceptions for p in _problems(sub, prefix, data)]
+    if isinstance(error, TypeError | ValueError) and str(error).startswith("expected "):
+        return [(prefix, str(error))]
+    return [(prefix, f"invalid value of type {type(data).__name__} ({type(error).__name__})")]
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _attribute_note(error: BaseException) -> str | None:
+    for note in getattr(error, "__notes__", ()):
+        name = getattr(note, "name", None)
+        if isinstance(name, str):
+            return name
+    return None
+
+
+def structure_config(config_class: type[T], values: Any, key: str) -> T:
+    """Build ``config_class`` from ``values``; raise ``ConfigError`` naming each bad key.
+
+    Messages name the field and the type received, never the value, so a
+    mistyped secret does not end up in a log.
+    """
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise ConfigError([(key, f"expected a table, got {type(values).__name__}")])
+    try:
+        return config_converter.structure(dict(values), config_class)
+    except (ClassValidationError, ForbiddenExtraKeysError, TypeError, ValueError) as exc:
+        raise ConfigError(_problems(exc, key, values)) from None

@@ -1,0 +1,135 @@
+"""Delivery log and duplicate detection of inbound webhook requests."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .records import DeliveryRecord
+from .request import WebhookRequest
+from .response import WebhookResponse, json_response
+
+if TYPE_CHECKING:
+    from .app import WebhookApp
+    from .routing import Endpoint
+
+__all__ = ["REDACTED_HEADERS", "DeliveryLog"]
+
+logger = logging.getLogger("plughook.deliveries")
+
+# Header values never written to the delivery log: credentials and signatures.
+REDACTED_HEADERS = frozenset({
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "proxy-authorization",
+    "x-hub-signature",
+    "x-hub-signature-256",
+    "webhook-signature",
+    "stripe-signature",
+    "x-gitlab-token",
+    "x-gitea-signature",
+    "x-forgejo-signature",
+    "x-gogs-signature",
+    "x-grafana-alerting-signature",
+    "x-api-key",
+    "x-signature",
+})
+REDACTED_VALUE = "[redacted]"
+# Retention is enforced this often.
+RETENTION_INTERVAL = 600.0
+
+
+class DeliveryLog:
+    """Records every delivery through the batch writer and guards against duplicates."""
+
+    def __init__(self, app: WebhookApp) -> None:
+        self._app = app
+
+    def _redacted(self) -> frozenset[str]:
+        extra = self._app.settings.deliveries.redact_headers
+        return REDACTED_HEADERS | {name.lower() for name in extra}
+
+    def record(
+        self,
+        endpoint: Endpoint,
+        request: WebhookRequest,
+        response: WebhookResponse,
+        started: float,
+        error_id: str,
+        replay_of: str = "",
+    ) -> DeliveryRecord:
+        """Queue a record of one answered request; never waits for the disk."""
+        settings = self._app.settings.deliveries
+        redacted = self._redacted()
+        headers = [
+            (name, REDACTED_VALUE if name.lower() in redacted else value)
+            for name, value in request.headers.items()
+        ]
+        body = request.cached_body or b""
+        truncated = len(body) > settings.max_body_bytes
+        record = DeliveryRecord(
+            id=uuid.uuid4().hex,
+            delivery_id=request.delivery_id,
+            received_at=self._app.clock(),
+            plugin=endpoint.plugin.name,
+            path=endpoint.path,
+            method=request.method,
+            headers=headers,
+            query=request.query_string,
+            body=body[: settings.max_body_bytes],
+            body_truncated=truncated,
+            status=response.status,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            error_id=error_id,
+            replay_of=replay_of,
+        )
+        self._app.writer.add_delivery(record)
+        return record
+
+    async def claim(self, key: str, request: WebhookRequest) -> WebhookResponse | None:
+        """Claim a delivery id; return the answer for a duplicate, or None to process it."""
+        if request.replay:
+            return None
+        result = await self._app.storage.dedupe_claim(key, self._app.clock())
+        if result == "claimed":
+            return None
+        if result == "duplicate":
+            logger.info("delivery %s is a duplicate; handler not called", request.delivery_id)
+            return json_response({"status": "duplicate"})
+        logger.info("delivery %s is already being processed", request.delivery_id)
+        return json_response(
+            {"error": f"delivery {request.delivery_id} is already being processed"}, 409
+        )
+
+    async def settle(self, key: str, status: int) -> None:
+        """Remember a successful delivery id, or release it so a redelivery is processed."""
+        storage = self._app.storage
+        if 200 <= status < 300:
+            window = self._app.settings.deliveries.dedupe_window_hours * 3600
+            await storage.dedupe_complete(key, self._app.clock(), window)
+        else:
+            await storage.dedupe_release(key)
+
+    async def prune(self) -> int:
+        """Delete records beyond the retention age and count."""
+        settings = self._app.settings.deliveries
+        older_than = self._app.clock() - settings.retention_days * 86400
+        return await self._app.storage.deliveries_prune(older_than, settings.max_records)
+
+    async def run_retention(self) -> None:
+        """Enforce retention periodically until cancelled."""
+        while True:
+            await anyio.sleep(RETENTION_INTERVAL)
+            try:
+                await self._app.writer.flush()
+                removed = await self.prune()
+            except Exception:
+                logger.exception("enforcing delivery-log retention failed")
+            else:
+                if removed:
+                    logger.info("removed %d delivery records past retention", removed)

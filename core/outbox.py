@@ -1,0 +1,253 @@
+"""The outbox: durable queue of chat messages and the worker that delivers them.
+
+Messages are committed before ``put`` returns and removed only after their
+channel confirmed them (at-least-once). Messages of one chat key are delivered
+in order; a failing chat waits on its own backoff without blocking others.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+
+import anyio
+
+from .channels import Channel, split_chat_key
+from .errors import DeliveryError
+from .records import OutboxMessage
+from .settings import OutboxSettings
+from .store import Storage
+
+__all__ = ["ChannelRouter", "Outbox"]
+
+logger = logging.getLogger("plughook.outbox")
+
+# The worker looks for due messages at least this often, so that messages
+# added or retried by another process (the CLI, another instance) go out soon.
+POLL_INTERVAL = 2.0
+# Rate windows are per minute, as the platforms state their limits.
+RATE_WINDOW = 60.0
+
+
+class ChannelRouter:
+    """Maps a chat key's platform to its channel, falling back to a default."""
+
+    def __init__(
+        self, channels: Mapping[str, Channel], default: Channel, *, warn_fallback: bool
+    ) -> None:
+        self.channels = dict(channels)
+        self.default = default
+        self._warn_fallback = warn_fallback
+        self._warned: set[str] = set()
+
+    def for_chat(self, chat_key: str) -> Channel:
+        """Return the channel that delivers to ``chat_key``."""
+        platform, _ = split_chat_key(chat_key)
+        channel = self.channels.get(platform)
+        if channel is not None:
+            return channel
+        if self._warn_fallback and platform not in self._warned:
+            self._warned.add(platform)
+            logger.warning(
+                "no [channels.%s] configured; messages to %s chats go to the %s channel",
+                platform, platform, self.default.name,
+            )
+        return self.default
+
+    def all(self) -> list[Channel]:
+        """Return every distinct channel."""
+        unique = {id(c): c for c in [*self.channels.values(), self.default]}
+        return list(unique.values())
+
+
+class Outbox:
+    """Durable message queue with a delivery worker (``run``)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        router: ChannelRouter,
+        settings: OutboxSettings,
+        clock: Callable[[], float],
+    ) -> None:
+        self._storage = storage
+        self.router = router
+        self._settings = settings
+        self._clock = clock
+        self._wake = anyio.Event()
+        self._busy: set[str] = set()
+        self._last_sent: dict[str, float] = {}
+        self._channel_sends: dict[int, deque[float]] = {}
+        self.delivered = 0
+        self.retried = 0
+        self.dead_lettered = 0
+        self.possible_duplicates = 0
+
+    async def put(self, chat_key: str, text: str, *, plugin: str = "") -> list[str]:
+        """Commit ``text`` for ``chat_key`` durably; return the message ids.
+
+        A text longer than the channel's limit becomes several numbered
+        messages, delivered in order.
+        """
+        if not isinstance(text, str):
+            msg = f"message text must be a str, got {type(text).__name__}"
+            raise TypeError(msg)
+        channel = self.router.for_chat(chat_key)
+        parts = [text]
+        if channel.max_length > 0 and len(text) > channel.max_length:
+            from .splitting import split_text
+
+            parts = split_text(text, channel.max_length)
+        ids = []
+        for part in parts:
+            message = OutboxMessage(uuid.uuid4().hex, chat_key, part, self._clock(), plugin)
+            message.next_attempt_at = message.created_at
+            await self._storage.outbox_add(message)
+            ids.append(message.id)
+        self._wake.set()
+        return ids
+
+    def wake(self) -> None:
+        """Look for due messages now (after a retry command, for example)."""
+        self._wake.set()
+
+    @property
+    def in_flight(self) -> int:
+        """Number of messages being sent right now."""
+        return len(self._busy)
+
+    async def run(self) -> None:
+        """Deliver due messages until cancelled."""
+        async with anyio.create_task_group() as task_group:
+            while True:
+                self._wake = anyio.Event()
+                wait = await self._dispatch(task_group)
+                with anyio.move_on_after(wait):
+                    await self._wake.wait()
+
+    async def _dispatch(self, task_group: anyio.abc.TaskGroup) -> float:
+        """Start sends for due messages; return how long to sleep before looking again."""
+        free = self._settings.concurrency - len(self._busy)
+        now = self._clock()
+        wait = POLL_INTERVAL
+        if free > 0:
+            due = await self._storage.outbox_due(now, free, frozenset(self._busy))
+            for message in due:
+                channel = self.router.for_chat(message.chat_key)
+                not_before = self._pace(channel, message.chat_key, now)
+                if not_before > now:
+                    wait = min(wait, not_before - now)
+                    continue
+                self._busy.add(message.chat_key)
+                self._note_send(channel, message.chat_key, now)
+                task_group.start_soon(self._deliver, channel, message)
+        next_due = await self._storage.outbox_next_due()
+        if next_due is not None and next_due > now:
+            wait = min(wait, next_due - now)
+        return max(wait, 0.001)
+
+    def _pace(self, channel: Channel, chat_key: str, now: float) -> float:
+        """Return the earliest time the flood limits allow a send to ``chat_key``."""
+        not_before = now
+        if channel.min_interval > 0:
+            last = self._last_sent.get(chat_key)
+            if last is not None:
+                not_before = max(not_before, last + channel.min_interval)
+        if channel.rate_per_minute > 0:
+            sends = self._channel_sends.get(id(channel))
+            if sends is not None:
+                while sends and sends[0] <= now - RATE_WINDOW:
+                    sends.popleft()
+                if len(sends) >= channel.rate_per_minute:
+                    not_before = max(not_before, sends[0] + RATE_WINDOW)
+        return not_before
+
+    def _note_send(self, channel: Channel, chat_key: str, now: float) -> None:
+        if channel.min_interval > 0:
+            self._last_sent[chat_key] = now
+        if channel.rate_per_minute > 0:
+            self._channel_sends.setdefault(id(channel), deque()).append(now)
+
+    async def _deliver(self, channel: Channel, message: OutboxMessage) -> None:
+        try:
+            await channel.send(message)
+        except DeliveryError as exc:
+            await self._failed(channel, message, exc)
+        except Exception as exc:
+            error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+            logger.exception("channel %s raised while sending message %s", channel.name, message.id)
+            await self._failed(channel, message, error)
+        else:
+            await self._storage.outbox_remove(message.id)
+            self.delivered += 1
+        finally:
+            self._busy.discard(message.chat_key)
+            self._wake.set()
+
+    async def _failed(self, channel: Channel, message: OutboxMessage, error: DeliveryError) -> None:
+        now = self._clock()
+        message.attempts += 1
+        message.last_error = str(error)
+        if error.maybe_delivered:
+            message.possible_duplicates += 1
+            self.possible_duplicates += 1
+        too_old = now - message.created_at >= self._settings.max_age
+        out_of_attempts = message.attempts >= self._settings.max_attempts
+        if not error.retryable or too_old or out_of_attempts:
+            message.state = "dead"
+            self.dead_lettered += 1
+            reason = (
+                "configuration error" if error.config_error
+                else "permanent error" if not error.retryable
+                else "attempts exhausted" if out_of_attempts
+                else "message too old"
+            )
+            logger.error(
+                "message %s to %s dead-lettered after %d attempts (%s) on channel %s: %s",
+                message.id, message.chat_key, message.attempts, reason, channel.name, error,
+            )
+        else:
+            delay = self.backoff(message.attempts)
+            if error.retry_after is not None:
+                delay = max(delay, error.retry_after)
+            message.next_attempt_at = now + delay
+            self.retried += 1
+            logger.warning(
+                "message %s to %s failed on attempt %d, retrying in %.1f s%s: %s",
+                message.id, message.chat_key, message.attempts, delay,
+                " (possible duplicate: the platform may have shown it)"
+                if error.maybe_delivered else "",
+                error,
+            )
+        await self._storage.outbox_update(message)
+
+    def backoff(self, attempts: int) -> float:
+        """Return a delay with full jitter: uniform in [0, min(max_delay, base * 2**(attempts-1))]."""
+        ceiling = min(
+            self._settings.max_delay, self._settings.base_delay * 2 ** max(attempts - 1, 0)
+        )
+        return random.uniform(0, ceiling)
+
+    async def wait_idle(self) -> None:
+        """Wait until no message is pending or in flight."""
+        while self._busy or await self._storage.outbox_count("pending"):
+            self._wake.set()
+            await anyio.sleep(0.005)
+
+    async def retry_dead(self, message_id: str | None) -> int:
+        """Move one dead message (or every one when None) back to pending; return the count."""
+        if message_id is None:
+            messages = await self._storage.outbox_list("dead", 1_000_000)
+        else:
+            found = await self._storage.outbox_get(message_id)
+            messages = [found] if found is not None and found.state == "dead" else []
+        for message in messages:
+            message.state = "pending"
+            message.attempts = 0
+            message.next_attempt_at = self._clock()
+            await self._storage.outbox_update(message)
+        self._wake.set()
+        return len(messages)

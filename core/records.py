@@ -1,0 +1,71 @@
+"""Durable records kept by a storage backend: tasks, outbox messages, deliveries."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+__all__ = ["DeliveryRecord", "OutboxMessage", "TaskRecord", "TaskState"]
+
+TaskState = Literal["running", "completed", "failed", "interrupted"]
+OutboxState = Literal["pending", "dead"]
+
+
+@attrs.define
+class TaskRecord:
+    """Status of one background task; ``result`` is JSON text when completed."""
+
+    id: str
+    plugin: str
+    name: str
+    state: TaskState
+    created_at: float
+    updated_at: float
+    result: str | None = None
+    error: str | None = None
+    # Instance that runs the task, so another instance can tell when it died.
+    owner: str = ""
+
+
+@attrs.define
+class OutboxMessage:
+    """One chat message waiting for delivery.
+
+    ``seq`` orders messages of one chat key; the backend assigns it when the
+    message is added.
+    """
+
+    id: str
+    chat_key: str
+    text: str
+    created_at: float
+    plugin: str = ""
+    seq: int = 0
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    state: OutboxState = "pending"
+    last_error: str = ""
+    # Attempts that timed out and so may have reached the chat already.
+    possible_duplicates: int = 0
+
+
+@attrs.define
+class DeliveryRecord:
+    """One inbound webhook request and how it was answered."""
+
+    id: str
+    delivery_id: str
+    received_at: float
+    plugin: str
+    path: str
+    method: str
+    headers: list[tuple[str, str]]
+    query: str
+    body: bytes
+    body_truncated: bool
+    status: int
+    duration_ms: float
+    error_id: str = ""
+    # Record id of the original delivery when this one is a replay.
+    replay_of: str = ""

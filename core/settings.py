@@ -1,0 +1,139 @@
+"""App-wide settings: the TOML file's tables other than ``[plugins.*]``."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .config import structure_config
+from .errors import ConfigError
+
+__all__ = [
+    "DeliverySettings",
+    "OutboxSettings",
+    "ServerSettings",
+    "Settings",
+    "StorageSettings",
+    "expand_env",
+    "load_settings",
+    "read_config_file",
+]
+
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@attrs.frozen
+class ServerSettings:
+    """Where ``plughook serve`` listens and how it presents its URLs."""
+
+    host: str = "127.0.0.1"
+    port: int = 8021
+    adapter: str = "aiohttp"
+    # Base of the URLs printed for users, e.g. "https://bot.example.com"; the
+    # listening address is used when empty.
+    public_url: str = ""
+    # Seconds in-flight handlers and tasks get to finish on shutdown.
+    grace_period: float = 10.0
+
+
+@attrs.frozen
+class StorageSettings:
+    """Which backend keeps the store, outbox, tasks and delivery log."""
+
+    backend: str = "sqlite"
+    # redis://host:port/db or unix:///path/to/redis.sock for the Redis backend.
+    url: str = ""
+    # Key prefix shared by every instance of one deployment on Redis.
+    namespace: str = "plughook"
+
+
+@attrs.frozen
+class OutboxSettings:
+    """Retry policy of the outbox worker (exponential backoff with full jitter)."""
+
+    base_delay: float = 1.0
+    max_delay: float = 300.0
+    max_attempts: int = 12
+    max_age: float = 24 * 3600.0
+    # Chats delivered to at the same time; messages of one chat stay in order.
+    concurrency: int = 16
+
+
+@attrs.frozen
+class DeliverySettings:
+    """Delivery log retention and duplicate-detection window."""
+
+    retention_days: float = 7.0
+    max_records: int = 10_000
+    # Bodies are recorded up to this many bytes, the rest is cut.
+    max_body_bytes: int = 64 * 1024
+    dedupe_window_hours: float = 72.0
+    # Extra header names (beyond Authorization, cookies and signature headers)
+    # whose values are never recorded.
+    redact_headers: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class Settings:
+    """Everything in the config file except plugin tables."""
+
+    data_dir: str = "./data"
+    log_level: str = "INFO"
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    deliveries: DeliverySettings = DeliverySettings()
+    # Channel for chat-key platforms without a [channels.<platform>] table.
+    default_channel: str = "console"
+    channels: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+
+
+def expand_env(value: Any, key: str = "", problems: list[tuple[str, str]] | None = None) -> Any:
+    """Replace ``${NAME}`` in every string of ``value`` with the environment variable."""
+    if problems is None:
+        problems = []
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                problems.append((key, f"environment variable {name} is not set"))
+                return ""
+            return os.environ[name]
+
+        return _ENV_PATTERN.sub(replace, value)
+    if isinstance(value, Mapping):
+        return {k: expand_env(v, f"{key}.{k}" if key else str(k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, f"{key}[{i}]", problems) for i, v in enumerate(value)]
+    return value
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML file; raise ``ConfigError`` with the position of a syntax error."""
+    file = Path(path)
+    try:
+        with file.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError([("", f"config file {str(file)!r} not found")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([("", f"config file {str(file)!r} is not valid TOML: {exc}")]) from None
+    except OSError as exc:
+        raise ConfigError([("", f"cannot read config file {str(file)!r}: {exc.strerror}")]) from None
+
+
+def load_settings(data: Mapping[str, Any]) -> Settings:
+    """Expand ``${ENV}`` references and structure ``data`` into ``Settings``."""
+    problems: list[tuple[str, str]] = []
+    expanded = expand_env(data, "", problems)
+    if problems:
+        raise ConfigError(problems)
+    return structure_config(Settings, expanded, "")

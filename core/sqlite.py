@@ -1,0 +1,334 @@
+"""SQLite storage backend: one database file in the data directory, WAL mode.
+
+Every call runs in one worker thread at a time (a capacity limiter of 1), so
+the event loop never blocks on the disk and the connection is never shared
+between threads concurrently.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from .records import DeliveryRecord, OutboxMessage, OutboxState, TaskRecord
+from .store import IN_PROGRESS_TTL, ClaimResult, Storage
+
+__all__ = ["SQLiteStorage"]
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    plugin TEXT NOT NULL, chat_key TEXT NOT NULL, user_key TEXT NOT NULL,
+    store_key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (plugin, chat_key, user_key, store_key)
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY, plugin TEXT NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, result TEXT, error TEXT,
+    owner TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, chat_key TEXT NOT NULL,
+    text TEXT NOT NULL, created_at REAL NOT NULL, plugin TEXT NOT NULL,
+    attempts INTEGER NOT NULL, next_attempt_at REAL NOT NULL, state TEXT NOT NULL,
+    last_error TEXT NOT NULL, possible_duplicates INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_chat ON outbox (state, chat_key, seq);
+CREATE TABLE IF NOT EXISTS dedupe (
+    key TEXT PRIMARY KEY, done INTEGER NOT NULL, expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, received_at REAL NOT NULL,
+    plugin TEXT NOT NULL, path TEXT NOT NULL, method TEXT NOT NULL, headers TEXT NOT NULL,
+    query TEXT NOT NULL, body BLOB NOT NULL, body_truncated INTEGER NOT NULL,
+    status INTEGER NOT NULL, duration_ms REAL NOT NULL, error_id TEXT NOT NULL,
+    replay_of TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at);
+"""
+
+_OUTBOX_COLUMNS = (
+    "id, chat_key, text, created_at, plugin, seq, attempts, next_attempt_at, state, "
+    "last_error, possible_duplicates"
+)
+_TASK_COLUMNS = "id, plugin, name, state, created_at, updated_at, result, error, owner"
+_DELIVERY_COLUMNS = (
+    "id, delivery_id, received_at, plugin, path, method, headers, query, body, body_truncated, "
+    "status, duration_ms, error_id, replay_of"
+)
+
+
+def _outbox(row: sqlite3.Row) -> OutboxMessage:
+    return OutboxMessage(*row)
+
+
+def _delivery(row: sqlite3.Row) -> DeliveryRecord:
+    values = list(row)
+    values[6] = [tuple(pair) for pair in json.loads(values[6])]
+    values[9] = bool(values[9])
+    return DeliveryRecord(*values)
+
+
+class SQLiteStorage(Storage):
+    """Durable single-machine storage in one SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._connection: sqlite3.Connection | None = None
+        self._limiter = anyio.CapacityLimiter(1)
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage({str(self.path)!r})"
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await self._run(self._connect)
+
+    def _connect(self) -> None:
+        connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # WAL lets readers (the CLI) work while the server writes; with WAL,
+        # synchronous=NORMAL keeps every commit across a process crash.
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA busy_timeout=10000")
+        connection.executescript(SCHEMA)
+        self._connection = connection
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await self._run(lambda: connection.close())
+
+    async def _run(self, function: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(function, limiter=self._limiter)
+
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            msg = f"storage {self.path} is not open"
+            raise RuntimeError(msg)
+        return self._connection
+
+    async def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> int:
+        def run() -> int:
+            return self._db().execute(sql, parameters).rowcount
+
+        return await self._run(run)
+
+    async def _fetch(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        def run() -> list[Any]:
+            return self._db().execute(sql, parameters).fetchall()
+
+        return await self._run(run)
+
+    async def _write_many(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        def run() -> None:
+            db = self._db()
+            with db:
+                db.execute("BEGIN")
+                db.executemany(sql, rows)
+
+        await self._run(run)
+
+    # Plugin key-value store.
+    async def kv_get(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> (
+        str | None
+    ):
+        rows = await self._fetch(
+            "SELECT value FROM kv WHERE plugin=? AND chat_key=? AND user_key=? AND store_key=?",
+            (plugin, chat_key, user_key, store_key),
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def kv_set(
+        self, plugin: str, chat_key: str, user_key: str, store_key: str, value: str
+    ) -> None:
+        await self._execute(
+            "INSERT INTO kv VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET value=excluded.value",
+            (plugin, chat_key, user_key, store_key, value),
+        )
+
+    async def kv_delete(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> bool:
+        count = await self._execute(
+            "DELETE FROM kv WHERE plugin=? AND chat_key=? AND user_key=? AND store_key=?",
+            (plugin, chat_key, user_key, store_key),
+        )
+        return count > 0
+
+    # Task records.
+    async def tasks_write(self, records: Sequence[TaskRecord]) -> None:
+        rows: list[Sequence[Any]] = [
+            (r.id, r.plugin, r.name, r.state, r.created_at, r.updated_at, r.result, r.error, r.owner)
+            for r in records
+        ]
+        await self._write_many(f"INSERT OR REPLACE INTO tasks ({_TASK_COLUMNS}) VALUES "
+                               "(?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    async def task_get(self, task_id: str) -> TaskRecord | None:
+        rows = await self._fetch(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id=?", (task_id,))
+        return TaskRecord(*rows[0]) if rows else None
+
+    async def tasks_interrupt(self, owners: Sequence[str] | None, now: float) -> int:
+        if owners is None:
+            return await self._execute(
+                "UPDATE tasks SET state='interrupted', updated_at=? WHERE state='running'", (now,)
+            )
+        marks = ", ".join("?" for _ in owners)
+        return await self._execute(
+            f"UPDATE tasks SET state='interrupted', updated_at=? "
+            f"WHERE state='running' AND owner IN ({marks})",
+            (now, *owners),
+        )
+
+    # Outbox.
+    async def outbox_add(self, message: OutboxMessage) -> None:
+        def run() -> None:
+            cursor = self._db().execute(
+                "INSERT INTO outbox (id, chat_key, text, created_at, plugin, attempts, "
+                "next_attempt_at, state, last_error, possible_duplicates) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (message.id, message.chat_key, message.text, message.created_at, message.plugin,
+                 message.attempts, message.next_attempt_at, message.state, message.last_error,
+                 message.possible_duplicates),
+            )
+            message.seq = cursor.lastrowid or 0
+
+        await self._run(run)
+
+    async def outbox_due(
+        self, now: float, limit: int, busy_chats: frozenset[str]
+    ) -> list[OutboxMessage]:
+        # The head of each chat is its lowest pending seq; a chat whose head is
+        # not due yet waits, which keeps per-chat order.
+        rows = await self._fetch(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE seq IN ("
+            "SELECT MIN(seq) FROM outbox WHERE state='pending' GROUP BY chat_key"
+            ") AND next_attempt_at <= ? ORDER BY seq",
+            (now,),
+        )
+        due = [_outbox(row) for row in rows if row[1] not in busy_chats]
+        return due[:limit]
+
+    async def outbox_next_due(self) -> float | None:
+        rows = await self._fetch("SELECT MIN(next_attempt_at) FROM outbox WHERE state='pending'")
+        value = rows[0][0]
+        return float(value) if value is not None else None
+
+    async def outbox_update(self, message: OutboxMessage) -> None:
+        await self._execute(
+            "UPDATE outbox SET attempts=?, next_attempt_at=?, state=?, last_error=?, "
+            "possible_duplicates=? WHERE id=?",
+            (message.attempts, message.next_attempt_at, message.state, message.last_error,
+             message.possible_duplicates, message.id),
+        )
+
+    async def outbox_remove(self, message_id: str) -> None:
+        await self._execute("DELETE FROM outbox WHERE id=?", (message_id,))
+
+    async def outbox_get(self, message_id: str) -> OutboxMessage | None:
+        rows = await self._fetch(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id=?", (message_id,))
+        return _outbox(rows[0]) if rows else None
+
+    async def outbox_list(self, state: OutboxState | None, limit: int) -> list[OutboxMessage]:
+        if state is None:
+            rows = await self._fetch(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY seq LIMIT ?", (limit,)
+            )
+        else:
+            rows = await self._fetch(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state=? ORDER BY seq LIMIT ?",
+                (state, limit),
+            )
+        return [_outbox(row) for row in rows]
+
+    async def outbox_count(self, state: OutboxState) -> int:
+        rows = await self._fetch("SELECT COUNT(*) FROM outbox WHERE state=?", (state,))
+        return int(rows[0][0])
+
+    async def outbox_purge_dead(self, older_than: float) -> int:
+        """Delete dead messages created before ``older_than``."""
+        return await self._execute(
+            "DELETE FROM outbox WHERE state='dead' AND created_at < ?", (older_than,)
+        )
+
+    # Duplicate detection.
+    async def dedupe_claim(self, key: str, now: float) -> ClaimResult:
+        def run() -> ClaimResult:
+            db = self._db()
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                row = db.execute("SELECT done, expires_at FROM dedupe WHERE key=?", (key,)).fetchone()
+                if row is not None and row[1] > now:
+                    return "duplicate" if row[0] else "in_progress"
+                db.execute(
+                    "INSERT OR REPLACE INTO dedupe VALUES (?, 0, ?)", (key, now + IN_PROGRESS_TTL)
+                )
+                return "claimed"
+
+        return await self._run(run)
+
+    async def dedupe_complete(self, key: str, now: float, window: float) -> None:
+        await self._execute("INSERT OR REPLACE INTO dedupe VALUES (?, 1, ?)", (key, now + window))
+
+    async def dedupe_release(self, key: str) -> None:
+        await self._execute("DELETE FROM dedupe WHERE key=? AND done=0", (key,))
+
+    # Delivery log.
+    async def deliveries_write(self, records: Sequence[DeliveryRecord]) -> None:
+        rows: list[Sequence[Any]] = [
+            (r.id, r.delivery_id, r.received_at, r.plugin, r.path, r.method,
+             json.dumps(r.headers), r.query, r.body, int(r.body_truncated), r.status,
+             r.duration_ms, r.error_id, r.replay_of)
+            for r in records
+        ]
+        await self._write_many(
+            f"INSERT OR REPLACE INTO deliveries ({_DELIVERY_COLUMNS}) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    async def deliveries_list(
+        self, plugin: str | None, status_class: int | None, limit: int
+    ) -> list[DeliveryRecord]:
+        clauses, parameters = [], []
+        if plugin is not None:
+            clauses.append("plugin=?")
+            parameters.append(plugin)
+        if status_class is not None:
+            clauses.append("status >= ? AND status < ?")
+            parameters += [status_class * 100, status_class * 100 + 100]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._fetch(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} "
+            "ORDER BY received_at DESC LIMIT ?",
+            (*parameters, limit),
+        )
+        return [_delivery(row) for row in rows]
+
+    async def delivery_get(self, record_id: str) -> DeliveryRecord | None:
+        rows = await self._fetch(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id=?", (record_id,)
+        )
+        return _delivery(rows[0]) if rows else None
+
+    async def deliveries_prune(self, older_than: float, keep: int) -> int:
+        def run() -> int:
+            db = self._db()
+            with db:
+                db.execute("BEGIN")
+                old = db.execute("DELETE FROM deliveries WHERE received_at < ?", (older_than,))
+                extra = db.execute(
+                    "DELETE FROM deliveries WHERE id NOT IN "
+                    "(SELECT id FROM deliveries ORDER BY received_at DESC LIMIT ?)",
+                    (keep,),
+                )
+                return old.rowcount + extra.rowcount
+
+        return await self._run(run)

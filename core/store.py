@@ -1,0 +1,278 @@
+"""Storage backend interface, the in-memory backend, and the per-plugin store view."""
+
+from __future__ import annotations
+
+import abc
+import itertools
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+import attrs
+
+from .records import DeliveryRecord, OutboxMessage, OutboxState, TaskRecord
+
+__all__ = ["ClaimResult", "MemoryStorage", "PluginStore", "Storage"]
+
+ClaimResult = Literal["claimed", "duplicate", "in_progress"]
+
+# A claimed delivery id whose handler never finished (crash) blocks
+# redelivery for at most this long.
+IN_PROGRESS_TTL = 600.0
+
+
+class Storage(abc.ABC):
+    """Everything plughook keeps durably; SQLite, memory and Redis implement it."""
+
+    async def open(self) -> None:
+        """Connect and create tables; called once when the app starts."""
+
+    async def close(self) -> None:
+        """Release connections; called once when the app stops."""
+
+    # Plugin key-value store.
+    @abc.abstractmethod
+    async def kv_get(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> (
+        str | None
+    ): ...
+
+    @abc.abstractmethod
+    async def kv_set(
+        self, plugin: str, chat_key: str, user_key: str, store_key: str, value: str
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def kv_delete(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> (
+        bool
+    ): ...
+
+    # Task records.
+    @abc.abstractmethod
+    async def tasks_write(self, records: Sequence[TaskRecord]) -> None: ...
+
+    @abc.abstractmethod
+    async def task_get(self, task_id: str) -> TaskRecord | None: ...
+
+    @abc.abstractmethod
+    async def tasks_interrupt(self, owners: Sequence[str] | None, now: float) -> int:
+        """Mark ``running`` tasks of ``owners`` (all owners when None) as ``interrupted``."""
+
+    # Outbox.
+    @abc.abstractmethod
+    async def outbox_add(self, message: OutboxMessage) -> None:
+        """Commit ``message`` durably, assigning its ``seq``."""
+
+    @abc.abstractmethod
+    async def outbox_due(
+        self, now: float, limit: int, busy_chats: frozenset[str]
+    ) -> list[OutboxMessage]:
+        """Return the oldest pending message of each chat not in ``busy_chats`` that is due."""
+
+    @abc.abstractmethod
+    async def outbox_next_due(self) -> float | None:
+        """Return the earliest ``next_attempt_at`` among pending messages."""
+
+    @abc.abstractmethod
+    async def outbox_update(self, message: OutboxMessage) -> None: ...
+
+    @abc.abstractmethod
+    async def outbox_remove(self, message_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def outbox_get(self, message_id: str) -> OutboxMessage | None: ...
+
+    @abc.abstractmethod
+    async def outbox_list(self, state: OutboxState | None, limit: int) -> list[OutboxMessage]: ...
+
+    @abc.abstractmethod
+    async def outbox_count(self, state: OutboxState) -> int: ...
+
+    # Duplicate detection of deliveries.
+    @abc.abstractmethod
+    async def dedupe_claim(self, key: str, now: float) -> ClaimResult:
+        """Claim ``key`` for processing unless it succeeded before or is being processed."""
+
+    @abc.abstractmethod
+    async def dedupe_complete(self, key: str, now: float, window: float) -> None:
+        """Remember ``key`` as done for ``window`` seconds."""
+
+    @abc.abstractmethod
+    async def dedupe_release(self, key: str) -> None:
+        """Forget a claim whose processing failed, so a redelivery is processed."""
+
+    # Delivery log.
+    @abc.abstractmethod
+    async def deliveries_write(self, records: Sequence[DeliveryRecord]) -> None: ...
+
+    @abc.abstractmethod
+    async def deliveries_list(
+        self, plugin: str | None, status_class: int | None, limit: int
+    ) -> list[DeliveryRecord]:
+        """Return the newest records first; ``status_class`` 4 selects 4xx and so on."""
+
+    @abc.abstractmethod
+    async def delivery_get(self, record_id: str) -> DeliveryRecord | None: ...
+
+    @abc.abstractmethod
+    async def deliveries_prune(self, older_than: float, keep: int) -> int:
+        """Delete records received before ``older_than`` and all but the newest ``keep``."""
+
+
+@attrs.define
+class _DedupeEntry:
+    done: bool
+    expires_at: float
+
+
+class MemoryStorage(Storage):
+    """A backend in process memory, for tests; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self.kv: dict[tuple[str, str, str, str], str] = {}
+        self.tasks: dict[str, TaskRecord] = {}
+        self.outbox: dict[str, OutboxMessage] = {}
+        self.dedupe: dict[str, _DedupeEntry] = {}
+        self.deliveries: dict[str, DeliveryRecord] = {}
+        self._seq = itertools.count(1)
+
+    async def kv_get(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> (
+        str | None
+    ):
+        return self.kv.get((plugin, chat_key, user_key, store_key))
+
+    async def kv_set(
+        self, plugin: str, chat_key: str, user_key: str, store_key: str, value: str
+    ) -> None:
+        self.kv[(plugin, chat_key, user_key, store_key)] = value
+
+    async def kv_delete(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> bool:
+        return self.kv.pop((plugin, chat_key, user_key, store_key), None) is not None
+
+    async def tasks_write(self, records: Sequence[TaskRecord]) -> None:
+        for record in records:
+            self.tasks[record.id] = attrs.evolve(record)
+
+    async def task_get(self, task_id: str) -> TaskRecord | None:
+        record = self.tasks.get(task_id)
+        return attrs.evolve(record) if record else None
+
+    async def tasks_interrupt(self, owners: Sequence[str] | None, now: float) -> int:
+        count = 0
+        for record in self.tasks.values():
+            if record.state == "running" and (owners is None or record.owner in owners):
+                record.state = "interrupted"
+                record.updated_at = now
+                count += 1
+        return count
+
+    async def outbox_add(self, message: OutboxMessage) -> None:
+        message.seq = next(self._seq)
+        self.outbox[message.id] = attrs.evolve(message)
+
+    async def outbox_due(
+        self, now: float, limit: int, busy_chats: frozenset[str]
+    ) -> list[OutboxMessage]:
+        heads: dict[str, OutboxMessage] = {}
+        for message in sorted(self.outbox.values(), key=lambda m: m.seq):
+            if message.state == "pending" and message.chat_key not in heads:
+                heads[message.chat_key] = message
+        due = [
+            attrs.evolve(m)
+            for m in heads.values()
+            if m.next_attempt_at <= now and m.chat_key not in busy_chats
+        ]
+        return due[:limit]
+
+    async def outbox_next_due(self) -> float | None:
+        times = [m.next_attempt_at for m in self.outbox.values() if m.state == "pending"]
+        return min(times, default=None)
+
+    async def outbox_update(self, message: OutboxMessage) -> None:
+        if message.id in self.outbox:
+            self.outbox[message.id] = attrs.evolve(message)
+
+    async def outbox_remove(self, message_id: str) -> None:
+        self.outbox.pop(message_id, None)
+
+    async def outbox_get(self, message_id: str) -> OutboxMessage | None:
+        message = self.outbox.get(message_id)
+        return attrs.evolve(message) if message else None
+
+    async def outbox_list(self, state: OutboxState | None, limit: int) -> list[OutboxMessage]:
+        found = [m for m in self.outbox.values() if state is None or m.state == state]
+        return [attrs.evolve(m) for m in sorted(found, key=lambda m: m.seq)[:limit]]
+
+    async def outbox_count(self, state: OutboxState) -> int:
+        return sum(1 for m in self.outbox.values() if m.state == state)
+
+    async def dedupe_claim(self, key: str, now: float) -> ClaimResult:
+        entry = self.dedupe.get(key)
+        if entry is not None and entry.expires_at > now:
+            return "duplicate" if entry.done else "in_progress"
+        self.dedupe[key] = _DedupeEntry(False, now + IN_PROGRESS_TTL)
+        return "claimed"
+
+    async def dedupe_complete(self, key: str, now: float, window: float) -> None:
+        self.dedupe[key] = _DedupeEntry(True, now + window)
+
+    async def dedupe_release(self, key: str) -> None:
+        self.dedupe.pop(key, None)
+
+    async def deliveries_write(self, records: Sequence[DeliveryRecord]) -> None:
+        for record in records:
+            self.deliveries[record.id] = record
+
+    async def deliveries_list(
+        self, plugin: str | None, status_class: int | None, limit: int
+    ) -> list[DeliveryRecord]:
+        found = [
+            r
+            for r in self.deliveries.values()
+            if (plugin is None or r.plugin == plugin)
+            and (status_class is None or r.status // 100 == status_class)
+        ]
+        found.sort(key=lambda r: r.received_at, reverse=True)
+        return found[:limit]
+
+    async def delivery_get(self, record_id: str) -> DeliveryRecord | None:
+        return self.deliveries.get(record_id)
+
+    async def deliveries_prune(self, older_than: float, keep: int) -> int:
+        ordered = sorted(self.deliveries.values(), key=lambda r: r.received_at, reverse=True)
+        doomed = [r.id for i, r in enumerate(ordered) if i >= keep or r.received_at < older_than]
+        for record_id in doomed:
+            del self.deliveries[record_id]
+        return len(doomed)
+
+
+class PluginStore:
+    """Key-value storage of one plugin; values are strings.
+
+    Keys are namespaced by plugin name, and optionally by chat and user.
+    """
+
+    def __init__(self, storage: Storage, plugin: str) -> None:
+        self._storage = storage
+        self._plugin = plugin
+
+    async def get(self, *, store_key: str, chat_key: str = "", user_key: str = "") -> str | None:
+        """Return the stored value, or None when the key is not set."""
+        return await self._storage.kv_get(self._plugin, chat_key, user_key, store_key)
+
+    async def set(
+        self, *, store_key: str, value: str, chat_key: str = "", user_key: str = ""
+    ) -> None:
+        """Store ``value`` durably before returning."""
+        if not isinstance(value, str):
+            msg = f"store values are strings, got {type(value).__name__} for key {store_key!r}"
+            raise TypeError(msg)
+        await self._storage.kv_set(self._plugin, chat_key, user_key, store_key, value)
+
+    async def delete(self, *, store_key: str, chat_key: str = "", user_key: str = "") -> bool:
+        """Delete the key; return whether it existed."""
+        return await self._storage.kv_delete(self._plugin, chat_key, user_key, store_key)
+
+
+def now() -> float:
+    """Wall-clock time in seconds, the time base of every stored record."""
+    return time.time()

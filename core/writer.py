@@ -1,0 +1,73 @@
+"""Background writer that batches bookkeeping records into few storage commits.
+
+A thread hop plus a SQLite commit costs more than a whole HTTP request, so
+task-status changes and delivery-log records are queued in memory and written
+together, off the request path.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from .records import DeliveryRecord, TaskRecord
+from .store import Storage
+
+__all__ = ["BatchWriter"]
+
+logger = logging.getLogger("plughook.writer")
+
+
+class BatchWriter:
+    """Queues task and delivery records and writes them in batches."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._tasks: dict[str, TaskRecord] = {}
+        self._deliveries: list[DeliveryRecord] = []
+        self._wake = anyio.Event()
+        self._lock = anyio.Lock()
+
+    def add_task(self, record: TaskRecord) -> None:
+        """Queue the latest state of a task; only the newest state per task is written."""
+        self._tasks[record.id] = record
+        self._wake.set()
+
+    def add_delivery(self, record: DeliveryRecord) -> None:
+        """Queue a delivery-log record."""
+        self._deliveries.append(record)
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Number of records not yet written."""
+        return len(self._tasks) + len(self._deliveries)
+
+    async def run(self) -> None:
+        """Write queued records whenever some arrive, until cancelled."""
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            try:
+                await self.flush()
+            except Exception:
+                logger.exception("writing %d bookkeeping records failed; retrying", self.pending)
+                await anyio.sleep(1.0)
+                self._wake.set()
+
+    async def flush(self) -> None:
+        """Write everything queued so far; records queued meanwhile wait for the next call."""
+        async with self._lock:
+            tasks, self._tasks = self._tasks, {}
+            deliveries, self._deliveries = self._deliveries, []
+            try:
+                if tasks:
+                    await self._storage.tasks_write(list(tasks.values()))
+                if deliveries:
+                    await self._storage.deliveries_write(deliveries)
+            except BaseException:
+                # Put the batch back so that nothing is lost on a failed write.
+                self._tasks = {**tasks, **self._tasks}
+                self._deliveries = deliveries + self._deliveries
+                raise
