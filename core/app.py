@@ -103,7 +103,9 @@ class WebhookApp:
                 self.settings.storage.url, namespace=self.settings.storage.namespace
             )
             return storage
-        raise ConfigError([("storage.backend", f"unknown backend {backend!r}; use sqlite or redis")])
+        raise ConfigError(
+            [("storage.backend", f"unknown backend {backend!r}; use sqlite or redis")]
+        )
 
     # Plugin-facing accessors.
     def plugin_config(self, name: str) -> Any:
@@ -163,8 +165,8 @@ class WebhookApp:
 
     def _build_channels(self) -> ChannelRouter:
         if self._channel_overrides is not None or self._default_channel is not None:
-            default = self._default_channel or ConsoleChannel()
-            return ChannelRouter(self._channel_overrides or {}, default, warn_fallback=False)
+            fallback = self._default_channel or ConsoleChannel()
+            return ChannelRouter(self._channel_overrides or {}, fallback, warn_fallback=False)
         _load_builtin_channel_kinds()
         kinds = channel_kinds()
         problems: list[tuple[str, str]] = []
@@ -175,16 +177,23 @@ class WebhookApp:
             factory = kinds.get(kind)
             if factory is None:
                 known = ", ".join(sorted(kinds))
-                problems.append((f"channels.{platform}.kind", f"unknown channel kind {kind!r}; "
-                                 f"known kinds: {known}"))
+                problems.append(
+                    (
+                        f"channels.{platform}.kind",
+                        f"unknown channel kind {kind!r}; known kinds: {known}",
+                    )
+                )
                 continue
             try:
                 channels[platform] = factory(platform, options)
             except ConfigError as exc:
                 problems.extend(exc.problems)
         default_name = self.settings.default_channel
-        default = channels.get(default_name)
-        if default is None:
+        found = channels.get(default_name)
+        default: Channel
+        if found is not None:
+            default = found
+        else:
             if default_name != "console":
                 problems.append(("default_channel", f"no [channels.{default_name}] table"))
             default = ConsoleChannel()
@@ -300,9 +309,7 @@ class WebhookApp:
         finally:
             current_app_var.reset(token)
         if request.method == "HEAD":
-            response = WebhookResponse(
-                response.status, b"", response.headers, response.media_type
-            )
+            response = WebhookResponse(response.status, b"", response.headers, response.media_type)
         self.deliveries.record(endpoint, request, response, started, error_id)
         return response
 
@@ -384,7 +391,10 @@ class WebhookApp:
             responded = True
             logger.info(
                 "delivery %s to %s%s still running after %.1f s; answered 202",
-                request.delivery_id, endpoint.plugin.name, endpoint.path, endpoint.respond_within,
+                request.delivery_id,
+                endpoint.plugin.name,
+                endpoint.path,
+                endpoint.respond_within,
             )
             return json_response({"status": "accepted"}, 202)
         self._background_done()
@@ -409,12 +419,18 @@ class WebhookApp:
             if isinstance(result, BaseException):
                 error = self._internal_error(endpoint, request, result)
                 status = 500
-                logger.error("delivery %s finished in the background with error %s",
-                             request.delivery_id, error.error_id)
+                logger.error(
+                    "delivery %s finished in the background with error %s",
+                    request.delivery_id,
+                    error.error_id,
+                )
             else:
                 status = result.status
-                logger.info("delivery %s finished in the background with status %d",
-                            request.delivery_id, status)
+                logger.info(
+                    "delivery %s finished in the background with status %d",
+                    request.delivery_id,
+                    status,
+                )
             if dedupe_key:
                 await self.deliveries.settle(dedupe_key, status)
         finally:
@@ -444,13 +460,21 @@ class WebhookApp:
         if isinstance(exc, InvalidResult):
             logger.error(
                 "error %s: handler of %s%s (delivery %s) returned an invalid result: %s",
-                error_id, endpoint.plugin.name, endpoint.path, request.delivery_id, exc,
+                error_id,
+                endpoint.plugin.name,
+                endpoint.path,
+                request.delivery_id,
+                exc,
             )
         else:
             logger.error(
                 "error %s: handler of %s%s (delivery %s) raised %s",
-                error_id, endpoint.plugin.name, endpoint.path, request.delivery_id,
-                type(exc).__name__, exc_info=exc,
+                error_id,
+                endpoint.plugin.name,
+                endpoint.path,
+                request.delivery_id,
+                type(exc).__name__,
+                exc_info=exc,
             )
         return _InternalError(error_id)
 
@@ -466,21 +490,23 @@ class WebhookApp:
         plugins = []
         for name, plugin in sorted(self.plugins.items()):
             config = self._configs.get(name)
-            plugins.append({
-                "name": name,
-                "version": plugin.version,
-                "description": plugin.description,
-                "config": describe_config(config) if config is not None else {},
-                "endpoints": [
-                    {
-                        "path": e.path,
-                        "methods": sorted(e.methods) if e.methods is not None else ["*"],
-                        "url": self.url_for(name, e.path),
-                        "verified": e.verify is not None,
-                    }
-                    for e in sorted(plugin.endpoints.values(), key=lambda e: e.path)
-                ],
-            })
+            plugins.append(
+                {
+                    "name": name,
+                    "version": plugin.version,
+                    "description": plugin.description,
+                    "config": describe_config(config) if config is not None else {},
+                    "endpoints": [
+                        {
+                            "path": e.path,
+                            "methods": sorted(e.methods) if e.methods is not None else ["*"],
+                            "url": self.url_for(name, e.path),
+                            "verified": e.verify is not None,
+                        }
+                        for e in sorted(plugin.endpoints.values(), key=lambda e: e.path)
+                    ],
+                }
+            )
         return {"plugins": plugins}
 
 

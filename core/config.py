@@ -90,7 +90,7 @@ def _strict(expected: type | tuple[type, ...], name: str) -> Any:
         if not isinstance(value, expected):
             msg = f"expected {name}, got {type(value).__name__}"
             raise TypeError(msg)
-        return float(value) if name == "float" else value
+        return float(value) if isinstance(value, int | float) and name == "float" else value
 
     return structure
 

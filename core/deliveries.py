@@ -22,23 +22,25 @@ __all__ = ["REDACTED_HEADERS", "DeliveryLog"]
 logger = logging.getLogger("plughook.deliveries")
 
 # Header values never written to the delivery log: credentials and signatures.
-REDACTED_HEADERS = frozenset({
-    "authorization",
-    "cookie",
-    "set-cookie",
-    "proxy-authorization",
-    "x-hub-signature",
-    "x-hub-signature-256",
-    "webhook-signature",
-    "stripe-signature",
-    "x-gitlab-token",
-    "x-gitea-signature",
-    "x-forgejo-signature",
-    "x-gogs-signature",
-    "x-grafana-alerting-signature",
-    "x-api-key",
-    "x-signature",
-})
+REDACTED_HEADERS = frozenset(
+    {
+        "authorization",
+        "cookie",
+        "set-cookie",
+        "proxy-authorization",
+        "x-hub-signature",
+        "x-hub-signature-256",
+        "webhook-signature",
+        "stripe-signature",
+        "x-gitlab-token",
+        "x-gitea-signature",
+        "x-forgejo-signature",
+        "x-gogs-signature",
+        "x-grafana-alerting-signature",
+        "x-api-key",
+        "x-signature",
+    }
+)
 REDACTED_VALUE = "[redacted]"
 # Retention is enforced this often.
 RETENTION_INTERVAL = 600.0

@@ -17,8 +17,8 @@ from urllib.parse import unquote_to_bytes
 import anyio
 import anyio.to_thread
 from multidict import MultiDict, MultiDictProxy
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import (
-    MultipartParseError,
     MultipartParser,
     QuerystringParser,
     parse_options_header,
@@ -42,7 +42,8 @@ class UploadFile:
         self.content_type = content_type
         self.headers = headers
         self.size = 0
-        self.file: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(
+        # Closed by close(), which the app calls when the request is done.
+        self.file: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
             max_size=SPOOL_MAX_SIZE
         )
 
@@ -216,11 +217,9 @@ class _MultipartState:
         self.events.append(("headers", self.headers))
 
 
-async def _parse_multipart(
-    boundary: bytes, chunks: AsyncIterator[bytes], charset: str
-) -> FormData:
+async def _parse_multipart(boundary: bytes, chunks: AsyncIterator[bytes], charset: str) -> FormData:
     state = _MultipartState()
-    parser = MultipartParser(boundary, state.callbacks())
+    parser = MultipartParser(boundary, state.callbacks())  # type: ignore[arg-type]
     fields: MultiDict[str | UploadFile] = MultiDict()
     name = ""
     upload: UploadFile | None = None

@@ -53,7 +53,9 @@ class ChannelRouter:
             self._warned.add(platform)
             logger.warning(
                 "no [channels.%s] configured; messages to %s chats go to the %s channel",
-                platform, platform, self.default.name,
+                platform,
+                platform,
+                self.default.name,
             )
         return self.default
 
@@ -200,14 +202,22 @@ class Outbox:
             message.state = "dead"
             self.dead_lettered += 1
             reason = (
-                "configuration error" if error.config_error
-                else "permanent error" if not error.retryable
-                else "attempts exhausted" if out_of_attempts
+                "configuration error"
+                if error.config_error
+                else "permanent error"
+                if not error.retryable
+                else "attempts exhausted"
+                if out_of_attempts
                 else "message too old"
             )
             logger.error(
                 "message %s to %s dead-lettered after %d attempts (%s) on channel %s: %s",
-                message.id, message.chat_key, message.attempts, reason, channel.name, error,
+                message.id,
+                message.chat_key,
+                message.attempts,
+                reason,
+                channel.name,
+                error,
             )
         else:
             delay = self.backoff(message.attempts)
@@ -217,15 +227,22 @@ class Outbox:
             self.retried += 1
             logger.warning(
                 "message %s to %s failed on attempt %d, retrying in %.1f s%s: %s",
-                message.id, message.chat_key, message.attempts, delay,
+                message.id,
+                message.chat_key,
+                message.attempts,
+                delay,
                 " (possible duplicate: the platform may have shown it)"
-                if error.maybe_delivered else "",
+                if error.maybe_delivered
+                else "",
                 error,
             )
         await self._storage.outbox_update(message)
 
     def backoff(self, attempts: int) -> float:
-        """Return a delay with full jitter: uniform in [0, min(max_delay, base * 2**(attempts-1))]."""
+        """Return a random delay with full jitter.
+
+        The delay is uniform in [0, min(max_delay, base_delay * 2 ** (attempts - 1))].
+        """
         ceiling = min(
             self._settings.max_delay, self._settings.base_delay * 2 ** max(attempts - 1, 0)
         )

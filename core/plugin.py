@@ -6,7 +6,7 @@ import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import attrs
 
@@ -118,7 +118,7 @@ class Plugin:
                 respond_within=respond_within,
                 delivery_id_header=delivery_id_header,
             )
-            return handler
+            return cast(H, handler)
 
         return decorator
 
@@ -134,9 +134,9 @@ class Plugin:
             if "__repr__" not in cls.__dict__:
                 from .config import redacted_repr
 
-                config_class.__repr__ = redacted_repr  # type: ignore[assignment]
+                config_class.__repr__ = redacted_repr  # type: ignore[method-assign]
             self.config_class = config_class
-            return config_class
+            return cast(C, config_class)
 
         return decorator
 

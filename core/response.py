@@ -49,9 +49,9 @@ def dump_json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def json_response(value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> (
-    WebhookResponse
-):
+def json_response(
+    value: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> WebhookResponse:
     """Build a JSON response."""
     return WebhookResponse(status, dump_json(value), dict(headers or {}), JSON_TYPE)
 
@@ -107,7 +107,10 @@ def to_response(result: Any) -> WebhookResponse:
         elif len(result) == 3:
             body, status, headers = result
         else:
-            msg = f"handler returned a tuple of {len(result)} items; expected (body, status[, headers])"
+            msg = (
+                f"handler returned a tuple of {len(result)} items; "
+                "expected (body, status[, headers])"
+            )
             raise InvalidResult(msg)
         if not isinstance(headers, Mapping):
             msg = f"handler returned headers of type {type(headers).__name__}; expected a mapping"

@@ -110,7 +110,9 @@ def expand_env(value: Any, key: str = "", problems: list[tuple[str, str]] | None
 
         return _ENV_PATTERN.sub(replace, value)
     if isinstance(value, Mapping):
-        return {k: expand_env(v, f"{key}.{k}" if key else str(k), problems) for k, v in value.items()}
+        return {
+            k: expand_env(v, f"{key}.{k}" if key else str(k), problems) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [expand_env(v, f"{key}[{i}]", problems) for i, v in enumerate(value)]
     return value
@@ -127,7 +129,9 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([("", f"config file {str(file)!r} is not valid TOML: {exc}")]) from None
     except OSError as exc:
-        raise ConfigError([("", f"cannot read config file {str(file)!r}: {exc.strerror}")]) from None
+        raise ConfigError(
+            [("", f"cannot read config file {str(file)!r}: {exc.strerror}")]
+        ) from None
 
 
 def load_settings(data: Mapping[str, Any]) -> Settings:

@@ -138,9 +138,7 @@ class SQLiteStorage(Storage):
         await self._run(run)
 
     # Plugin key-value store.
-    async def kv_get(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> (
-        str | None
-    ):
+    async def kv_get(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> str | None:
         rows = await self._fetch(
             "SELECT value FROM kv WHERE plugin=? AND chat_key=? AND user_key=? AND store_key=?",
             (plugin, chat_key, user_key, store_key),
@@ -165,11 +163,23 @@ class SQLiteStorage(Storage):
     # Task records.
     async def tasks_write(self, records: Sequence[TaskRecord]) -> None:
         rows: list[Sequence[Any]] = [
-            (r.id, r.plugin, r.name, r.state, r.created_at, r.updated_at, r.result, r.error, r.owner)
+            (
+                r.id,
+                r.plugin,
+                r.name,
+                r.state,
+                r.created_at,
+                r.updated_at,
+                r.result,
+                r.error,
+                r.owner,
+            )
             for r in records
         ]
-        await self._write_many(f"INSERT OR REPLACE INTO tasks ({_TASK_COLUMNS}) VALUES "
-                               "(?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        await self._write_many(
+            f"INSERT OR REPLACE INTO tasks ({_TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
     async def task_get(self, task_id: str) -> TaskRecord | None:
         rows = await self._fetch(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id=?", (task_id,))
@@ -194,9 +204,18 @@ class SQLiteStorage(Storage):
                 "INSERT INTO outbox (id, chat_key, text, created_at, plugin, attempts, "
                 "next_attempt_at, state, last_error, possible_duplicates) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (message.id, message.chat_key, message.text, message.created_at, message.plugin,
-                 message.attempts, message.next_attempt_at, message.state, message.last_error,
-                 message.possible_duplicates),
+                (
+                    message.id,
+                    message.chat_key,
+                    message.text,
+                    message.created_at,
+                    message.plugin,
+                    message.attempts,
+                    message.next_attempt_at,
+                    message.state,
+                    message.last_error,
+                    message.possible_duplicates,
+                ),
             )
             message.seq = cursor.lastrowid or 0
 
@@ -225,8 +244,14 @@ class SQLiteStorage(Storage):
         await self._execute(
             "UPDATE outbox SET attempts=?, next_attempt_at=?, state=?, last_error=?, "
             "possible_duplicates=? WHERE id=?",
-            (message.attempts, message.next_attempt_at, message.state, message.last_error,
-             message.possible_duplicates, message.id),
+            (
+                message.attempts,
+                message.next_attempt_at,
+                message.state,
+                message.last_error,
+                message.possible_duplicates,
+                message.id,
+            ),
         )
 
     async def outbox_remove(self, message_id: str) -> None:
@@ -264,7 +289,9 @@ class SQLiteStorage(Storage):
             db = self._db()
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                row = db.execute("SELECT done, expires_at FROM dedupe WHERE key=?", (key,)).fetchone()
+                row = db.execute(
+                    "SELECT done, expires_at FROM dedupe WHERE key=?", (key,)
+                ).fetchone()
                 if row is not None and row[1] > now:
                     return "duplicate" if row[0] else "in_progress"
                 db.execute(
@@ -283,9 +310,22 @@ class SQLiteStorage(Storage):
     # Delivery log.
     async def deliveries_write(self, records: Sequence[DeliveryRecord]) -> None:
         rows: list[Sequence[Any]] = [
-            (r.id, r.delivery_id, r.received_at, r.plugin, r.path, r.method,
-             json.dumps(r.headers), r.query, r.body, int(r.body_truncated), r.status,
-             r.duration_ms, r.error_id, r.replay_of)
+            (
+                r.id,
+                r.delivery_id,
+                r.received_at,
+                r.plugin,
+                r.path,
+                r.method,
+                json.dumps(r.headers),
+                r.query,
+                r.body,
+                int(r.body_truncated),
+                r.status,
+                r.duration_ms,
+                r.error_id,
+                r.replay_of,
+            )
             for r in records
         ]
         await self._write_many(
@@ -297,7 +337,8 @@ class SQLiteStorage(Storage):
     async def deliveries_list(
         self, plugin: str | None, status_class: int | None, limit: int
     ) -> list[DeliveryRecord]:
-        clauses, parameters = [], []
+        clauses: list[str] = []
+        parameters: list[Any] = []
         if plugin is not None:
             clauses.append("plugin=?")
             parameters.append(plugin)
@@ -306,8 +347,7 @@ class SQLiteStorage(Storage):
             parameters += [status_class * 100, status_class * 100 + 100]
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self._fetch(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} "
-            "ORDER BY received_at DESC LIMIT ?",
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY received_at DESC LIMIT ?",
             (*parameters, limit),
         )
         return [_delivery(row) for row in rows]

@@ -32,9 +32,9 @@ class Storage(abc.ABC):
 
     # Plugin key-value store.
     @abc.abstractmethod
-    async def kv_get(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> (
-        str | None
-    ): ...
+    async def kv_get(
+        self, plugin: str, chat_key: str, user_key: str, store_key: str
+    ) -> str | None: ...
 
     @abc.abstractmethod
     async def kv_set(
@@ -42,9 +42,9 @@ class Storage(abc.ABC):
     ) -> None: ...
 
     @abc.abstractmethod
-    async def kv_delete(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> (
-        bool
-    ): ...
+    async def kv_delete(
+        self, plugin: str, chat_key: str, user_key: str, store_key: str
+    ) -> bool: ...
 
     # Task records.
     @abc.abstractmethod
@@ -135,9 +135,7 @@ class MemoryStorage(Storage):
         self.deliveries: dict[str, DeliveryRecord] = {}
         self._seq = itertools.count(1)
 
-    async def kv_get(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> (
-        str | None
-    ):
+    async def kv_get(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> str | None:
         return self.kv.get((plugin, chat_key, user_key, store_key))
 
     async def kv_set(

@@ -33,9 +33,7 @@ class TaskManager:
     batch writer, so starting a task never waits for the disk.
     """
 
-    def __init__(
-        self, app: WebhookApp, storage: Storage, writer: BatchWriter, owner: str
-    ) -> None:
+    def __init__(self, app: WebhookApp, storage: Storage, writer: BatchWriter, owner: str) -> None:
         self._app = app
         self._storage = storage
         self._writer = writer
@@ -88,7 +86,11 @@ class TaskManager:
             self._finish(record, "interrupted", error="cancelled at shutdown")
 
     def _finish(
-        self, record: TaskRecord, state: TaskState, *, result: str | None = None,
+        self,
+        record: TaskRecord,
+        state: TaskState,
+        *,
+        result: str | None = None,
         error: str | None = None,
     ) -> None:
         record.state = state
@@ -122,7 +124,8 @@ class TaskManager:
             return
         logger.warning(
             "cancelling %d tasks still running after the %.1f s grace period",
-            len(self._live), grace_period,
+            len(self._live),
+            grace_period,
         )
         for scope in list(self._scopes.values()):
             scope.cancel()

@@ -157,15 +157,23 @@ class WebhookTestClient:
         if parts.path == "/healthz":
             return TestResponse(self.app.health())
         if parts.path == "/api/plugins":
-            return TestResponse(WebhookResponse(200, dump_json(self.app.describe()), {},
-                                                "application/json"))
+            return TestResponse(
+                WebhookResponse(200, dump_json(self.app.describe()), {}, "application/json")
+            )
         target = split_webhook_path(parts.path)
         if target is None:
-            return TestResponse(WebhookResponse(404, dump_json({"error": "not found"}), {},
-                                                "application/json"))
+            return TestResponse(
+                WebhookResponse(404, dump_json({"error": "not found"}), {}, "application/json")
+            )
         request = WebhookRequest(
-            method, target[0], target[1], headers=header_pairs, query=query, body=body,
-            client=self._client, url=url,
+            method,
+            target[0],
+            target[1],
+            headers=header_pairs,
+            query=query,
+            body=body,
+            client=self._client,
+            url=url,
         )
         return TestResponse(await self.app.handle(request))
 
@@ -205,9 +213,7 @@ def _encode_body(
     return b"", None
 
 
-def encode_multipart(
-    data: Mapping[str, Any], files: Mapping[str, FileValue]
-) -> tuple[bytes, str]:
+def encode_multipart(data: Mapping[str, Any], files: Mapping[str, FileValue]) -> tuple[bytes, str]:
     """Encode fields and files as multipart/form-data; return body and Content-Type."""
     boundary = uuid.uuid4().hex
     chunks: list[bytes] = []
@@ -223,7 +229,7 @@ def encode_multipart(
             filename, payload = file[0], file[1]
             media_type = "application/octet-stream"
         else:
-            filename, payload, media_type = file[0], file[1], file[2]  # type: ignore[misc]
+            filename, payload, media_type = file[0], file[1], file[2]
         chunks.append(
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
             f'filename="{filename}"\r\nContent-Type: {media_type}\r\n\r\n'.encode()
