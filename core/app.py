@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -79,8 +80,7 @@ class WebhookApp:
         self.serving = False
         self.started_at = 0.0
         self._task_group: TaskGroup | None = None
-        self._background = 0
-        self._background_idle = anyio.Event()
+        self._handler_tasks: set[asyncio.Task[None]] = set()
         self._error_ids = itertools.count(1)
 
     def __repr__(self) -> str:
@@ -258,9 +258,7 @@ class WebhookApp:
     async def _shutdown(self) -> None:
         self.serving = False
         grace = self.settings.server.grace_period
-        with anyio.move_on_after(grace):
-            while self._background:
-                await self._background_idle.wait()
+        await self._wait_handlers(grace)
         await self.tasks.shutdown(grace)
         self.tasks.attach(None)
         self._task_group = None
@@ -278,12 +276,11 @@ class WebhookApp:
         """Wait until the outbox, background handlers and tasks are idle and records written."""
         while True:
             await self.tasks.wait_idle()
-            while self._background:
-                await self._background_idle.wait()
+            await self._wait_handlers(None)
             if self.outbox is not None:
                 await self.outbox.wait_idle()
             await self.writer.flush()
-            if not self.tasks.running and not self._background:
+            if not self.tasks.running and not self._handler_tasks:
                 return
 
     # Dispatch.
@@ -358,37 +355,37 @@ class WebhookApp:
     async def _call_with_deadline(
         self, endpoint: Endpoint, request: WebhookRequest, dedupe_key: str
     ) -> WebhookResponse:
-        """Run the handler in the app's task group; answer 202 if it outlives its deadline."""
-        task_group = self._task_group
-        if task_group is None:
-            raise ServiceUnavailable("the app is not running")
-        outcome: list[WebhookResponse | BaseException] = []
-        done = anyio.Event()
-        responded = False
+        """Run the handler in its own task; answer 202 if it outlives ``respond_within``.
 
-        async def run() -> None:
-            current_app_var.set(self)
-            try:
-                outcome.append(to_response(await self._call(endpoint, request)))
-            except HTTPError as exc:
-                outcome.append(error_response(exc))
-            except Exception as exc:
-                outcome.append(exc)
-            finally:
-                done.set()
-                if not responded:
-                    await request.close()
-                else:
-                    await self._finish_background(endpoint, request, outcome[0], dedupe_key)
+        Plain asyncio primitives keep this path cheap: it runs for every
+        request of a default endpoint.
+        """
+        if not self.serving:
+            raise ServiceUnavailable("the app is shutting down")
+        loop = asyncio.get_running_loop()
+        run = _HandlerRun()
+        task = loop.create_task(self._run_handler(endpoint, request, run, dedupe_key))
+        self._handler_tasks.add(task)
+        task.add_done_callback(self._handler_tasks.discard)
+        waiter = loop.create_future()
 
-        self._background += 1
-        self._background_idle = anyio.Event()
-        task_group.start_soon(run)
+        def wake(_: object = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
         assert endpoint.respond_within is not None
-        with anyio.move_on_after(endpoint.respond_within):
-            await done.wait()
-        if not done.is_set():
-            responded = True
+        timer = loop.call_later(endpoint.respond_within, wake)
+        task.add_done_callback(wake)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            # The client went away; the handler goes on and logs its outcome.
+            run.responded = True
+            raise
+        finally:
+            timer.cancel()
+        if not task.done():
+            run.responded = True
             logger.info(
                 "delivery %s to %s%s still running after %.1f s; answered 202",
                 request.delivery_id,
@@ -397,49 +394,59 @@ class WebhookApp:
                 endpoint.respond_within,
             )
             return json_response({"status": "accepted"}, 202)
-        self._background_done()
-        result = outcome[0]
+        result = run.result
         if isinstance(result, BaseException):
             if dedupe_key:
                 await self.deliveries.settle(dedupe_key, 500)
             raise self._internal_error(endpoint, request, result)
-        if dedupe_key:
+        if dedupe_key and result is not None:
             await self.deliveries.settle(dedupe_key, result.status)
+        assert result is not None
         return result
 
-    async def _finish_background(
-        self,
-        endpoint: Endpoint,
-        request: WebhookRequest,
-        result: WebhookResponse | BaseException,
-        dedupe_key: str,
+    async def _run_handler(
+        self, endpoint: Endpoint, request: WebhookRequest, run: _HandlerRun, dedupe_key: str
     ) -> None:
+        result: WebhookResponse | BaseException
         try:
+            result = to_response(await self._call(endpoint, request))
+        except HTTPError as exc:
+            result = error_response(exc)
+        except Exception as exc:
+            result = exc
+        run.result = result
+        if not run.responded:
             await request.close()
-            if isinstance(result, BaseException):
-                error = self._internal_error(endpoint, request, result)
-                status = 500
-                logger.error(
-                    "delivery %s finished in the background with error %s",
-                    request.delivery_id,
-                    error.error_id,
-                )
-            else:
-                status = result.status
-                logger.info(
-                    "delivery %s finished in the background with status %d",
-                    request.delivery_id,
-                    status,
-                )
-            if dedupe_key:
-                await self.deliveries.settle(dedupe_key, status)
-        finally:
-            self._background_done()
+            return
+        await request.close()
+        if isinstance(result, BaseException):
+            error = self._internal_error(endpoint, request, result)
+            status = 500
+            logger.error(
+                "delivery %s finished in the background with error %s",
+                request.delivery_id,
+                error.error_id,
+            )
+        else:
+            status = result.status
+            logger.info(
+                "delivery %s finished in the background with status %d",
+                request.delivery_id,
+                status,
+            )
+        if dedupe_key:
+            await self.deliveries.settle(dedupe_key, status)
 
-    def _background_done(self) -> None:
-        self._background -= 1
-        if not self._background:
-            self._background_idle.set()
+    async def _wait_handlers(self, limit: float | None) -> None:
+        """Wait for handlers that outlived their deadline; cancel them after ``limit`` seconds."""
+        if not self._handler_tasks:
+            return
+        _, pending = await asyncio.wait(set(self._handler_tasks), timeout=limit)
+        if pending and limit is not None:
+            logger.warning("cancelling %d handlers still running at shutdown", len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=1.0)
 
     def _delivery_id(self, endpoint: Endpoint, request: WebhookRequest) -> str:
         headers = request.headers
@@ -508,6 +515,16 @@ class WebhookApp:
                 }
             )
         return {"plugins": plugins}
+
+
+class _HandlerRun:
+    """Shared state of a handler task and the request waiting for it."""
+
+    __slots__ = ("responded", "result")
+
+    def __init__(self) -> None:
+        self.responded = False
+        self.result: WebhookResponse | BaseException | None = None
 
 
 class _InternalError(Exception):

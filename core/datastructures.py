@@ -18,12 +18,15 @@ HeadersInput = Headers | Mapping[str, str] | Iterable[tuple[str, str]] | None
 QueryInput = QueryParams | Mapping[str, str] | Iterable[tuple[str, str]] | str | None
 
 
+_NO_HEADERS: Headers = CIMultiDictProxy(CIMultiDict())
+
+
 def make_headers(headers: HeadersInput) -> Headers:
     """Return ``headers`` as a read-only case-insensitive multi-dict, copying only when needed."""
     if isinstance(headers, CIMultiDictProxy):
         return headers
     if headers is None:
-        return CIMultiDictProxy(CIMultiDict())
+        return _NO_HEADERS
     return CIMultiDictProxy(CIMultiDict(headers))
 
 

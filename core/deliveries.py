@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 import anyio
@@ -51,10 +51,11 @@ class DeliveryLog:
 
     def __init__(self, app: WebhookApp) -> None:
         self._app = app
-
-    def _redacted(self) -> frozenset[str]:
-        extra = self._app.settings.deliveries.redact_headers
-        return REDACTED_HEADERS | {name.lower() for name in extra}
+        extra = app.settings.deliveries.redact_headers
+        self._redacted = REDACTED_HEADERS | {name.lower() for name in extra}
+        # Record ids: unique per instance by prefix, cheaper than a UUID per request.
+        self._prefix = app.instance_id
+        self._counter = itertools.count(1)
 
     def record(
         self,
@@ -67,7 +68,7 @@ class DeliveryLog:
     ) -> DeliveryRecord:
         """Queue a record of one answered request; never waits for the disk."""
         settings = self._app.settings.deliveries
-        redacted = self._redacted()
+        redacted = self._redacted
         headers = [
             (name, REDACTED_VALUE if name.lower() in redacted else value)
             for name, value in request.headers.items()
@@ -75,7 +76,7 @@ class DeliveryLog:
         body = request.cached_body or b""
         truncated = len(body) > settings.max_body_bytes
         record = DeliveryRecord(
-            id=uuid.uuid4().hex,
+            id=f"{self._prefix}-{next(self._counter)}",
             delivery_id=request.delivery_id,
             received_at=self._app.clock(),
             plugin=endpoint.plugin.name,

@@ -44,9 +44,14 @@ class InvalidResult(TypeError):
     """Raised when a handler returns something that cannot become a response."""
 
 
+# One encoder for every response: json.dumps would rebuild it on each call
+# because the options differ from its defaults.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dump_json(value: Any) -> bytes:
     """Serialise ``value`` compactly as UTF-8 JSON, keeping non-ASCII characters readable."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def json_response(

@@ -1,0 +1,135 @@
+"""In-process benchmarks of the core: dispatch cost and route lookup.
+
+Run with ``python -m benchmarks.core [--seconds 2]``. Every figure is the
+median of several timed rounds in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from core import Plugin, WebhookApp, WebhookRequest
+from core.routing import Router
+from core.store import MemoryStorage
+
+ROUNDS = 5
+
+
+def make_plugins(count: int) -> list[Plugin]:
+    """Build plugins with ``count`` trivial endpoints in total, 100 per plugin."""
+    plugins = []
+    per_plugin = min(count, 100)
+    for index in range(max(count // per_plugin, 1)):
+        plugin = Plugin(f"p{index}", version="1")
+        for number in range(per_plugin):
+
+            async def handler() -> dict[str, bool]:
+                return {"ok": True}
+
+            plugin.mount_webhook(f"/e{number}", respond_within=None)(handler)
+        plugins.append(plugin)
+    return plugins
+
+
+def trivial_plugin() -> Plugin:
+    plugin = Plugin("bench", version="1")
+
+    @plugin.mount_webhook("/inline", methods=["POST"], respond_within=None)
+    async def inline() -> dict[str, bool]:
+        return {"ok": True}
+
+    @plugin.mount_webhook("/deadline", methods=["POST"])
+    async def deadline() -> dict[str, bool]:
+        return {"ok": True}
+
+    return plugin
+
+
+async def time_rounds(function: Callable[[], Awaitable[Any]], seconds: float) -> tuple[float, int]:
+    """Return the median microseconds per call over ``ROUNDS`` rounds, and the call count."""
+    per_round = seconds / ROUNDS
+    results = []
+    total = 0
+    for _ in range(ROUNDS):
+        calls = 0
+        started = time.perf_counter()
+        deadline = started + per_round
+        while time.perf_counter() < deadline:
+            for _ in range(200):
+                await function()
+            calls += 200
+        elapsed = time.perf_counter() - started
+        results.append(elapsed / calls * 1e6)
+        total += calls
+    return statistics.median(results), total
+
+
+async def bench_dispatch(seconds: float) -> dict[str, Any]:
+    app = WebhookApp([trivial_plugin()], store=MemoryStorage())
+    figures: dict[str, Any] = {}
+    async with app.running():
+        for path in ("/inline", "/deadline"):
+
+            async def call(path: str = path) -> Any:
+                return await app.handle(WebhookRequest("POST", "bench", path))
+
+            micros, calls = await time_rounds(call, seconds)
+            figures[path.strip("/")] = {
+                "us_per_request": micros,
+                "requests_per_s": 1e6 / micros,
+                "calls": calls,
+            }
+            await app.writer.flush()
+    return figures
+
+
+async def bench_lookup(seconds: float) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for count in (10, 10_000):
+        router = Router(make_plugins(count))
+        last_plugin = f"p{max(count // 100, 1) - 1}"
+        last_path = f"/e{min(count, 100) - 1}"
+
+        async def lookup() -> Any:
+            return router.lookup(last_plugin, last_path)
+
+        micros, _ = await time_rounds(lookup, seconds)
+        figures[str(count)] = {"us_per_lookup": micros}
+    figures["ratio_10000_vs_10"] = (
+        figures["10000"]["us_per_lookup"] / figures["10"]["us_per_lookup"]
+    )
+    return figures
+
+
+async def run(seconds: float) -> dict[str, Any]:
+    return {
+        "machine": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "processor": platform.processor(),
+        },
+        "dispatch": await bench_dispatch(seconds),
+        "lookup": await bench_lookup(seconds),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark in-process dispatch and lookup.")
+    parser.add_argument(
+        "--seconds", type=float, default=2.0, help="time per measured case in seconds (default 2)"
+    )
+    args = parser.parse_args()
+    result = anyio.run(run, args.seconds)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
