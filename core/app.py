@@ -22,6 +22,7 @@ from .deliveries import DeliveryLog
 from .errors import ConfigError, HTTPError, ServiceUnavailable
 from .outbox import ChannelRouter, Outbox
 from .plugin import Plugin
+from .records import DeliveryRecord
 from .request import DEFAULT_MAX_BODY_SIZE, WebhookRequest
 from .response import InvalidResult, WebhookResponse, error_response, json_response, to_response
 from .routing import Endpoint, Router, webhook_url
@@ -307,8 +308,45 @@ class WebhookApp:
             current_app_var.reset(token)
         if request.method == "HEAD":
             response = WebhookResponse(response.status, b"", response.headers, response.media_type)
-        self.deliveries.record(endpoint, request, response, started, error_id)
+        self.deliveries.record(
+            endpoint, request, response, started, error_id, request.replay_of
+        )
         return response
+
+    async def replay(self, record_id: str) -> tuple[DeliveryRecord, WebhookResponse]:
+        """Run a recorded delivery again and return the original record and the new answer.
+
+        The replay skips signature verification (the original was verified
+        when it arrived, and signature headers are not recorded) and duplicate
+        detection, and is itself recorded as a new attempt. Raises ``LookupError``
+        for an unknown record and ``ValueError`` when its body was cut.
+        """
+        await self.writer.flush()
+        record = await self.storage.delivery_get(record_id)
+        if record is None:
+            msg = f"no delivery record {record_id!r}; see `plughook deliveries list`"
+            raise LookupError(msg)
+        if record.body_truncated:
+            msg = (
+                f"delivery record {record_id!r} holds only the first {len(record.body)} bytes "
+                "of its body (deliveries.max_body_bytes), so it cannot be replayed"
+            )
+            raise ValueError(msg)
+        request = WebhookRequest(
+            record.method,
+            record.plugin,
+            record.path,
+            headers=record.headers,
+            query=record.query,
+            body=record.body,
+            client="replay",
+        )
+        request.replay = True
+        request.replay_of = record.id
+        request.delivery_id = record.delivery_id
+        response = await self.handle(request)
+        await self.writer.flush()
+        return record, response
 
     async def _dispatch(self, endpoint: Endpoint, request: WebhookRequest) -> WebhookResponse:
         request.max_body_size = (
@@ -320,9 +358,10 @@ class WebhookApp:
             request.check_declared_length()
             if self.maintenance and endpoint.plugin.maintenance_aware:
                 raise ServiceUnavailable("maintenance")
-            if endpoint.verify is not None:
+            if endpoint.verify is not None and not request.replay:
                 await endpoint.verify(request, endpoint.plugin)
-            request.delivery_id = self._delivery_id(endpoint, request)
+            if not request.delivery_id:
+                request.delivery_id = self._delivery_id(endpoint, request)
             if endpoint.delivery_id_header is not None and request.delivery_id:
                 dedupe_key = f"{endpoint.plugin.name}\x00{endpoint.path}\x00{request.delivery_id}"
                 duplicate = await self.deliveries.claim(dedupe_key, request)

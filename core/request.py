@@ -44,6 +44,7 @@ class WebhookRequest:
         "plugin",
         "raw_query",
         "replay",
+        "replay_of",
         "url",
     )
 
@@ -71,6 +72,7 @@ class WebhookRequest:
         self.delivery_id = ""
         # Set for a replay from the delivery log, which bypasses duplicate detection.
         self.replay = False
+        self.replay_of = ""
         self._source = body
         self._body: bytes | None = body if isinstance(body, bytes) else None
         self._consumed = False

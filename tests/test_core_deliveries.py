@@ -1,0 +1,184 @@
+"""Duplicate detection, the delivery log, replay and retention."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from core import Plugin, Settings, WebhookRequest
+from core.settings import DeliverySettings
+from core.testing import WebhookTestClient
+
+pytestmark = pytest.mark.anyio
+
+dedupe = Plugin("dedupe", version="1")
+calls: list[str] = []
+gate = anyio.Event()
+
+
+@dedupe.mount_webhook("/once", methods=["POST"], delivery_id_header="X-Delivery")
+async def once(request: WebhookRequest) -> Any:
+    calls.append(request.delivery_id)
+    if request.query.get("fail"):
+        return {"error": "try again"}, 500
+    return {"ok": True}
+
+
+@dedupe.mount_webhook("/other", methods=["POST"], delivery_id_header="X-Delivery")
+async def other(request: WebhookRequest) -> Any:
+    calls.append("other:" + request.delivery_id)
+    return {"ok": True}
+
+
+@dedupe.mount_webhook("/gated", methods=["POST"], delivery_id_header="X-Delivery")
+async def gated(request: WebhookRequest) -> Any:
+    calls.append("gated:" + request.delivery_id)
+    await gate.wait()
+    return {"ok": True}
+
+
+@pytest.fixture(autouse=True)
+def reset_calls() -> None:
+    calls.clear()
+
+
+URL = "/api/plugin/dedupe/webhook"
+
+
+async def test_second_delivery_is_duplicate(tmp_path: Path) -> None:
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        first = await client.post(f"{URL}/once", headers={"X-Delivery": "d1"})
+        second = await client.post(f"{URL}/once", headers={"X-Delivery": "d1"})
+    assert first.json() == {"ok": True}
+    assert second.json() == {"status": "duplicate"}
+    assert calls == ["d1"]
+
+
+async def test_failed_delivery_is_processed_again(tmp_path: Path) -> None:
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        first = await client.post(f"{URL}/once?fail=1", headers={"X-Delivery": "d2"})
+        second = await client.post(f"{URL}/once", headers={"X-Delivery": "d2"})
+    assert first.status_code == 500
+    assert second.json() == {"ok": True}
+    assert calls == ["d2", "d2"]
+
+
+async def test_same_id_at_other_path_is_new(tmp_path: Path) -> None:
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        await client.post(f"{URL}/once", headers={"X-Delivery": "d3"})
+        response = await client.post(f"{URL}/other", headers={"X-Delivery": "d3"})
+    assert response.json() == {"ok": True}
+    assert calls == ["d3", "other:d3"]
+
+
+async def test_duplicate_survives_restart(tmp_path: Path) -> None:
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        await client.post(f"{URL}/once", headers={"X-Delivery": "d4"})
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        response = await client.post(f"{URL}/once", headers={"X-Delivery": "d4"})
+    assert response.json() == {"status": "duplicate"}
+
+
+async def test_duplicate_expires_after_window(tmp_path: Path) -> None:
+    now = [1000.0]
+    settings = Settings(deliveries=DeliverySettings(dedupe_window_hours=1.0))
+    async with WebhookTestClient([dedupe], data_dir=tmp_path, settings=settings) as client:
+        client.app.clock = lambda: now[0]
+        await client.post(f"{URL}/once", headers={"X-Delivery": "d5"})
+        now[0] += 3601
+        response = await client.post(f"{URL}/once", headers={"X-Delivery": "d5"})
+    assert response.json() == {"ok": True}
+
+
+async def test_concurrent_duplicates_call_handler_once(tmp_path: Path) -> None:
+    answers: list[int] = []
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+
+        async def send() -> None:
+            response = await client.post(f"{URL}/gated", headers={"X-Delivery": "same"})
+            answers.append(response.status_code)
+
+        async with anyio.create_task_group() as group:
+            for _ in range(5):
+                group.start_soon(send)
+            await anyio.sleep(0.2)
+            gate.set()
+    assert calls == ["gated:same"]
+    assert sorted(answers) == [200, 409, 409, 409, 409]
+
+
+async def test_replay_runs_recorded_request(tmp_path: Path) -> None:
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        await client.post(f"{URL}/once", headers={"X-Delivery": "d6"}, content=b"{}")
+        await client.drain()
+        [record] = await client.app.storage.deliveries_list("dedupe", None, 10)
+        original, response = await client.app.replay(record.id)
+        records = await client.app.storage.deliveries_list("dedupe", None, 10)
+    assert original.delivery_id == "d6"
+    assert response.status == 200
+    assert calls == ["d6", "d6"]
+    assert [r.replay_of for r in records].count(record.id) == 1
+
+
+async def test_replay_of_unknown_record_raises(tmp_path: Path) -> None:
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        with pytest.raises(LookupError, match="no delivery record"):
+            await client.app.replay("missing")
+
+
+async def test_truncated_body_cannot_be_replayed(tmp_path: Path) -> None:
+    settings = Settings(deliveries=DeliverySettings(max_body_bytes=4))
+
+    @dedupe.mount_webhook("/read-body", methods=["POST"])
+    async def read_body(request: WebhookRequest) -> Any:
+        return {"size": len(await request.body())}
+
+    try:
+        async with WebhookTestClient([dedupe], data_dir=tmp_path, settings=settings) as client:
+            await client.post(f"{URL}/read-body", content=b"0123456789")
+            await client.drain()
+            [record] = await client.app.storage.deliveries_list("dedupe", None, 10)
+            with pytest.raises(ValueError, match="cannot be replayed"):
+                await client.app.replay(record.id)
+        assert record.body == b"0123"
+        assert record.body_truncated is True
+    finally:
+        del dedupe.endpoints["/read-body"]
+
+
+async def test_retention_keeps_newest_records(tmp_path: Path) -> None:
+    settings = Settings(deliveries=DeliverySettings(max_records=3))
+    async with WebhookTestClient([dedupe], data_dir=tmp_path, settings=settings) as client:
+        for index in range(6):
+            await client.post(f"{URL}/other", headers={"X-Delivery": f"r{index}"})
+        await client.drain()
+        removed = await client.app.deliveries.prune()
+        left = await client.app.storage.deliveries_list(None, None, 100)
+    assert removed == 3
+    assert sorted(r.delivery_id for r in left) == ["r3", "r4", "r5"]
+
+
+async def test_retention_drops_old_records(tmp_path: Path) -> None:
+    now = [0.0]
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        client.app.clock = lambda: now[0]
+        await client.post(f"{URL}/other", headers={"X-Delivery": "old"})
+        now[0] = 8 * 86400
+        await client.post(f"{URL}/other", headers={"X-Delivery": "new"})
+        await client.drain()
+        removed = await client.app.deliveries.prune()
+        left = await client.app.storage.deliveries_list(None, None, 100)
+    assert removed == 1
+    assert [r.delivery_id for r in left] == ["new"]
+
+
+async def test_status_filter_lists_errors(tmp_path: Path) -> None:
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        await client.post(f"{URL}/once?fail=1", headers={"X-Delivery": "e1"})
+        await client.post(f"{URL}/once", headers={"X-Delivery": "e2"})
+        await client.drain()
+        failed = await client.app.storage.deliveries_list("dedupe", 5, 10)
+    assert [r.delivery_id for r in failed] == ["e1"]
