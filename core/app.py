@@ -358,10 +358,10 @@ class WebhookApp:
             request.check_declared_length()
             if self.maintenance and endpoint.plugin.maintenance_aware:
                 raise ServiceUnavailable("maintenance")
-            if endpoint.verify is not None and not request.replay:
-                await endpoint.verify(request, endpoint.plugin)
             if not request.delivery_id:
                 request.delivery_id = self._delivery_id(endpoint, request)
+            if endpoint.verify is not None and not request.replay:
+                await endpoint.verify(request, endpoint.plugin)
             if endpoint.delivery_id_header is not None and request.delivery_id:
                 dedupe_key = f"{endpoint.plugin.name}\x00{endpoint.path}\x00{request.delivery_id}"
                 duplicate = await self.deliveries.claim(dedupe_key, request)
