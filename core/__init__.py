@@ -5,7 +5,7 @@ The core has no HTTP server in it; ``adapters`` bind it to aiohttp or Litestar.
 
 import logging
 
-from . import context, errors, message
+from . import context, errors, message, signatures
 from .app import WebhookApp
 from .config import setting
 from .context import ChatContext
@@ -36,6 +36,7 @@ __all__ = [
     "logger",
     "message",
     "setting",
+    "signatures",
 ]
 
 logger = logging.getLogger("plughook")
