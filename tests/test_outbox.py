@@ -1,0 +1,244 @@
+"""The outbox delivering to a OneBot v11 stand-in: retries, order, pacing, dead letters."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from core import Settings, WebhookApp
+from core.settings import OutboxSettings
+from tests.standins import ScriptedResponse
+from tests.standins.onebot import OneBotStandIn
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "outbox-test-token"
+FAST_RETRIES = OutboxSettings(base_delay=0.01, max_delay=0.05, max_attempts=12)
+
+
+def make_app(
+    tmp_path: Path, api_url: str, *, outbox: OutboxSettings = FAST_RETRIES, **channel: Any
+) -> WebhookApp:
+    options: dict[str, Any] = {
+        "kind": "onebot_v11",
+        "api_url": api_url,
+        "access_token": TOKEN,
+        "timeout": 0.5,
+        "min_interval": 0.0,
+        "rate_per_minute": 0,
+    }
+    options.update(channel)
+    settings = Settings(outbox=outbox, channels={"onebot_v11": options})
+    return WebhookApp([], data_dir=tmp_path, settings=settings)
+
+
+async def wait_for_idle(app: WebhookApp, seconds: float = 30.0) -> None:
+    assert app.outbox is not None
+    with anyio.fail_after(seconds):
+        await app.outbox.wait_idle()
+
+
+async def test_group_and_private_delivery(tmp_path: Path) -> None:
+    async with OneBotStandIn(token=TOKEN) as server:
+        app = make_app(tmp_path, server.url)
+        async with app.running():
+            assert app.outbox is not None
+            await app.outbox.put("onebot_v11-group_123456", "群消息")
+            await app.outbox.put("onebot_v11-private_42", "私聊消息")
+            await wait_for_idle(app)
+    delivered = {(m.target, m.target_id): m.texts for m in server.messages}
+    assert delivered == {("group", 123456): ["群消息"], ("private", 42): ["私聊消息"]}
+
+
+async def test_failures_then_success_deliver_once_in_order(tmp_path: Path) -> None:
+    async with OneBotStandIn(token=TOKEN) as server:
+        server.script.extend(
+            [
+                ScriptedResponse(http_status=500),
+                ScriptedResponse(http_status=502),
+                ScriptedResponse(retcode=1200),
+                ScriptedResponse(http_status=503),
+            ]
+        )
+        app = make_app(tmp_path, server.url)
+        async with app.running():
+            assert app.outbox is not None
+            for index in range(5):
+                await app.outbox.put("onebot_v11-group_1", f"message {index}")
+            await wait_for_idle(app)
+            retried = app.outbox.retried
+    texts = [text for m in server.messages for text in m.texts]
+    assert texts == [f"message {index}" for index in range(5)]
+    assert retried == 4
+
+
+async def test_connection_refused_then_success(tmp_path: Path) -> None:
+    server = OneBotStandIn(token=TOKEN)
+    await server.start()
+    url = server.url
+    await server.close()
+    patient = OutboxSettings(base_delay=0.01, max_delay=0.05, max_attempts=10_000)
+    app = make_app(tmp_path, url, outbox=patient)
+    async with app.running():
+        assert app.outbox is not None
+        await app.outbox.put("onebot_v11-group_7", "after the restart")
+        await anyio.sleep(0.2)
+        failures_while_down = app.outbox.retried
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        restarted = OneBotStandIn(token=TOKEN)
+        async with _serve_on(restarted, port):
+            await wait_for_idle(app)
+    assert failures_while_down >= 1
+    assert [t for m in restarted.messages for t in m.texts] == ["after the restart"]
+
+
+def _serve_on(server: OneBotStandIn, port: int) -> Any:
+    """Start ``server`` on a fixed port (the one the channel was configured with)."""
+    from contextlib import asynccontextmanager
+
+    from aiohttp import web
+
+    @asynccontextmanager
+    async def serve() -> Any:
+        app = web.Application()
+        app.add_routes(server.routes())
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port)
+        await site.start()
+        try:
+            yield server
+        finally:
+            await runner.cleanup()
+
+    return serve()
+
+
+async def test_timeout_is_retried_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with OneBotStandIn(token=TOKEN) as server:
+        server.script.append(ScriptedResponse(delay=1.0))
+        app = make_app(tmp_path, server.url, timeout=0.2)
+        with caplog.at_level(logging.WARNING, "plughook.outbox"):
+            async with app.running():
+                assert app.outbox is not None
+                await app.outbox.put("onebot_v11-group_9", "slow platform")
+                await wait_for_idle(app)
+                duplicates = app.outbox.possible_duplicates
+    assert duplicates == 1
+    assert any("possible duplicate" in r.getMessage() for r in caplog.records)
+
+
+async def test_permanent_error_dead_letters_then_retry(tmp_path: Path) -> None:
+    async with OneBotStandIn(token=TOKEN) as server:
+        server.script.append(ScriptedResponse(retcode=100))
+        app = make_app(tmp_path, server.url)
+        async with app.running():
+            assert app.outbox is not None
+            await app.outbox.put("onebot_v11-group_5", "rejected once")
+            await wait_for_idle(app)
+            dead = await app.storage.outbox_list("dead", 10)
+            delivered_before_retry = len(server.messages)
+            retried = await app.outbox.retry_dead(dead[0].id)
+            await wait_for_idle(app)
+    assert [m.attempts for m in dead] == [1]
+    assert delivered_before_retry == 0
+    assert retried == 1
+    assert [t for m in server.messages for t in m.texts] == ["rejected once"]
+
+
+async def test_wrong_token_is_configuration_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with OneBotStandIn(token="the-right-token") as server:
+        app = make_app(tmp_path, server.url)
+        with caplog.at_level(logging.ERROR, "plughook"):
+            async with app.running():
+                assert app.outbox is not None
+                await app.outbox.put("onebot_v11-group_5", "never shown")
+                await wait_for_idle(app)
+                dead = await app.storage.outbox_count("dead")
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert dead == 1
+    assert "configuration error" in logged
+    assert TOKEN not in logged
+
+
+async def test_untrusted_text_arrives_literally(tmp_path: Path) -> None:
+    text = "fix: [CQ:at,qq=all] &#91;escaped&#93; 🎉👨‍👩‍👧\nsecond line\r\nthird"
+    async with OneBotStandIn(token=TOKEN) as server:
+        app = make_app(tmp_path, server.url)
+        async with app.running():
+            assert app.outbox is not None
+            await app.outbox.put("onebot_v11-group_3", text)
+            await wait_for_idle(app)
+    [received] = server.messages
+    assert received.message == [{"type": "text", "data": {"text": text}}]
+
+
+async def test_per_chat_interval_is_respected(tmp_path: Path) -> None:
+    interval = 0.03
+    async with OneBotStandIn(token=TOKEN) as server:
+        app = make_app(tmp_path, server.url, min_interval=interval)
+        async with app.running():
+            assert app.outbox is not None
+            for index in range(30):
+                await app.outbox.put("onebot_v11-group_11", f"m{index:02d}")
+            await wait_for_idle(app)
+    times = [m.received_at for m in server.messages]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    assert [t for m in server.messages for t in m.texts] == [f"m{i:02d}" for i in range(30)]
+    # Arrival times carry loopback jitter; the pace holds over the whole run.
+    assert times[-1] - times[0] >= 29 * interval * 0.95
+    assert min(gaps) >= interval * 0.5
+
+
+async def test_long_text_is_split_in_order(tmp_path: Path) -> None:
+    lines = [f"line {index} 🎉" for index in range(40)]
+    async with OneBotStandIn(token=TOKEN) as server:
+        app = make_app(tmp_path, server.url, max_length=100)
+        async with app.running():
+            assert app.outbox is not None
+            ids = await app.outbox.put("onebot_v11-group_12", "\n".join(lines))
+            await wait_for_idle(app)
+    texts = [t for m in server.messages for t in m.texts]
+    assert len(ids) == len(texts)
+    assert all(len(text) <= 100 for text in texts)
+    assert texts[0].startswith(f"(1/{len(texts)}) ")
+
+
+async def test_ten_thousand_messages_with_failures(tmp_path: Path) -> None:
+    chats = 50
+    per_chat = 200
+    outbox = OutboxSettings(base_delay=0.005, max_delay=0.02, max_attempts=50, concurrency=32)
+    async with OneBotStandIn(token=TOKEN, failure_ratio=0.3, seed=7) as server:
+        app = make_app(tmp_path, server.url, outbox=outbox)
+        started = time.perf_counter()
+        async with app.running():
+            assert app.outbox is not None
+            for index in range(per_chat):
+                for chat in range(chats):
+                    await app.outbox.put(f"onebot_v11-group_{1000 + chat}", f"{chat}:{index}")
+            await wait_for_idle(app, seconds=300)
+            retried = app.outbox.retried
+            dead = await app.storage.outbox_count("dead")
+        elapsed = time.perf_counter() - started
+    received: dict[int, list[int]] = defaultdict(list)
+    for message in server.messages:
+        for text in message.texts:
+            chat, index = text.split(":")
+            received[int(chat)].append(int(index))
+    print(
+        f"\n10,000 messages, 50 chats, 30% failures: {elapsed:.1f} s, "
+        f"{server.request_count} requests, {retried} retries, {dead} dead"
+    )
+    assert dead == 0
+    assert sum(len(indexes) for indexes in received.values()) == chats * per_chat
+    assert all(indexes == list(range(per_chat)) for indexes in received.values())
