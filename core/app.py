@@ -45,7 +45,7 @@ class WebhookApp:
     """The plughook application: plugins, their configuration, storage and workers.
 
     Use ``async with app.running():`` around serving; ``await app.handle(request)``
-    answers one webhook request.
+    returns the response to one webhook request.
     """
 
     def __init__(
@@ -269,7 +269,7 @@ class WebhookApp:
             logger.exception("writing bookkeeping records at shutdown failed")
 
     async def set_maintenance(self, enabled: bool) -> None:
-        """Switch maintenance mode and persist it; maintenance-aware plugins answer 503."""
+        """Switch maintenance mode and persist it; endpoints of maintenance-aware plugins return 503."""
         self.maintenance = enabled
         await self.storage.kv_set(*_MAINTENANCE_KEY, "on" if enabled else "off")
 
@@ -286,7 +286,7 @@ class WebhookApp:
 
     # Dispatch.
     async def handle(self, request: WebhookRequest) -> WebhookResponse:
-        """Answer one webhook request; never raises for anything a handler does."""
+        """Return the response to one webhook request; never raises for anything a handler does."""
         endpoint = self.router.lookup(request.plugin, request.path)
         if endpoint is None:
             return _not_found(request)
@@ -308,9 +308,7 @@ class WebhookApp:
             current_app_var.reset(token)
         if request.method == "HEAD":
             response = WebhookResponse(response.status, b"", response.headers, response.media_type)
-        self.deliveries.record(
-            endpoint, request, response, started, error_id, request.replay_of
-        )
+        self.deliveries.record(endpoint, request, response, started, error_id, request.replay_of)
         return response
 
     async def replay(self, record_id: str) -> tuple[DeliveryRecord, WebhookResponse]:

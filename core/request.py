@@ -21,7 +21,7 @@ BodySource = bytes | AsyncIterable[bytes]
 
 
 class WebhookRequest:
-    """One inbound webhook delivery as the handler sees it.
+    """One inbound webhook delivery, as passed to the handler.
 
     The adapter supplies the body as bytes or as an async iterable of chunks;
     it is read only when the handler (or a verifier) asks for it, counted

@@ -30,7 +30,7 @@ _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 @attrs.frozen
 class ServerSettings:
-    """Where ``plughook serve`` listens and how it presents its URLs."""
+    """Listening address, adapter and public URL of ``plughook serve``."""
 
     host: str = "127.0.0.1"
     port: int = 8021
@@ -44,7 +44,7 @@ class ServerSettings:
 
 @attrs.frozen
 class StorageSettings:
-    """Which backend keeps the store, outbox, tasks and delivery log."""
+    """Backend that keeps the store, outbox, tasks and delivery log."""
 
     backend: str = "sqlite"
     # redis://host:port/db or unix:///path/to/redis.sock for the Redis backend.

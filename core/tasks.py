@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ logger = logging.getLogger("plughook.tasks")
 class TaskManager:
     """Runs tasks in the app's task group and keeps their records.
 
-    Live tasks are answered from memory; records are written through the
+    Records of live tasks are read from memory; records are written through the
     batch writer, so starting a task never waits for the disk.
     """
 
@@ -167,7 +166,4 @@ def task_to_dict(record: TaskRecord) -> dict[str, Any]:
     data.pop("owner", None)
     if record.result is not None:
         data["result"] = json.loads(record.result)
-    for key in ("created_at", "updated_at"):
-        if not math.isfinite(data[key]):  # pragma: no cover - clocks give finite values
-            data[key] = None
     return data

@@ -33,7 +33,7 @@ FileValue = bytes | tuple[str, bytes] | tuple[str, bytes, str]
 
 
 class TestResponse:
-    """What the test client received: ``status_code``, ``headers``, ``content``."""
+    """Response received by the test client: ``status_code``, ``headers``, ``content``."""
 
     __test__ = False
 
@@ -54,7 +54,7 @@ class TestResponse:
         return self.content.decode()
 
     def json(self) -> Any:
-        """The body parsed as JSON."""
+        """Parse the body as JSON."""
         return jsonlib.loads(self.content)
 
 

@@ -196,7 +196,7 @@ async def test_per_chat_interval_is_respected(tmp_path: Path) -> None:
     times = [m.received_at for m in server.messages]
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert [t for m in server.messages for t in m.texts] == [f"m{i:02d}" for i in range(30)]
-    # Arrival times carry loopback jitter; the pace holds over the whole run.
+    # Arrival times carry loopback jitter; the pace is kept over the whole run.
     assert times[-1] - times[0] >= 29 * interval * 0.95
     assert min(gaps) >= interval * 0.5
 
