@@ -269,7 +269,10 @@ class WebhookApp:
             logger.exception("writing bookkeeping records at shutdown failed")
 
     async def set_maintenance(self, enabled: bool) -> None:
-        """Switch maintenance mode and persist it; endpoints of maintenance-aware plugins return 503."""
+        """Switch maintenance mode and persist it.
+
+        While it is on, endpoints of maintenance-aware plugins return 503.
+        """
         self.maintenance = enabled
         await self.storage.kv_set(*_MAINTENANCE_KEY, "on" if enabled else "off")
 
