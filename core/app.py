@@ -82,7 +82,7 @@ class WebhookApp:
         self.started_at = 0.0
         self._task_group: TaskGroup | None = None
         self._handler_tasks: set[asyncio.Task[None]] = set()
-        self._error_ids = itertools.count(1)
+        self._generated_ids = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"<WebhookApp plugins={sorted(self.plugins)} storage={self.storage!r}>"
@@ -363,7 +363,9 @@ class WebhookApp:
                 request.delivery_id = self._delivery_id(endpoint, request)
             if endpoint.verify is not None and not request.replay:
                 await endpoint.verify(request, endpoint.plugin)
-            if endpoint.delivery_id_header is not None and request.delivery_id:
+            # Only an id the sender supplied can repeat; a generated one never does.
+            header = endpoint.delivery_id_header
+            if header is not None and request.delivery_id == request.headers.get(header):
                 dedupe_key = f"{endpoint.plugin.name}\x00{endpoint.path}\x00{request.delivery_id}"
                 duplicate = await self.deliveries.claim(dedupe_key, request)
                 if duplicate is not None:
@@ -498,7 +500,7 @@ class WebhookApp:
             value = headers.get(name)
             if value:
                 return value
-        return f"{self.instance_id}-{next(self._error_ids)}"
+        return f"{self.instance_id}-{next(self._generated_ids)}"
 
     def _internal_error(
         self, endpoint: Endpoint, request: WebhookRequest, exc: BaseException

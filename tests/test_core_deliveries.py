@@ -57,6 +57,15 @@ async def test_second_delivery_is_duplicate(tmp_path: Path) -> None:
     assert calls == ["d1"]
 
 
+async def test_requests_without_id_are_not_deduplicated(tmp_path: Path) -> None:
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        first = await client.post(f"{URL}/once")
+        second = await client.post(f"{URL}/once")
+    assert first.json() == {"ok": True}
+    assert second.json() == {"ok": True}
+    assert len(calls) == 2
+
+
 async def test_failed_delivery_is_processed_again(tmp_path: Path) -> None:
     async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
         first = await client.post(f"{URL}/once?fail=1", headers={"X-Delivery": "d2"})
