@@ -214,7 +214,9 @@ class MemoryStorage(Storage):
         self.dedupe[key] = _DedupeEntry(True, now + window)
 
     async def dedupe_release(self, key: str) -> None:
-        self.dedupe.pop(key, None)
+        entry = self.dedupe.get(key)
+        if entry is not None and not entry.done:
+            del self.dedupe[key]
 
     async def deliveries_write(self, records: Sequence[DeliveryRecord]) -> None:
         for record in records:

@@ -1,0 +1,628 @@
+"""Redis storage backend, for several plughook instances behind one load balancer.
+
+Every instance of a deployment points at the same Redis server and namespace,
+so any instance can handle any delivery and any instance's worker can drain the
+outbox. Every key starts with ``<namespace>:``::
+
+    kv:<plugin>             hash    JSON ["chat_key", "user_key", "store_key"] -> value
+    task:<id>               hash    TaskRecord fields; result and error absent when None
+    tasks:running           set     ids of tasks whose state is "running"
+    dedupe:<key>            string  "in_progress <deadline>" or "duplicate <deadline>"
+    delivery:<id>           hash    DeliveryRecord fields; expires after delivery_ttl
+    deliveries              zset    delivery record ids scored by received_at
+    outbox:seq              string  last assigned message seq (INCR)
+    outbox:msg:<id>         hash    OutboxMessage fields
+    outbox:pending          zset    ids of pending messages scored by seq
+    outbox:dead             zset    ids of dead messages scored by seq
+    outbox:chat:<chat_key>  zset    pending message ids of one chat by seq; rank 0 is the head
+    outbox:due              zset    chat keys with pending messages, scored by when the
+                                    head may be sent: its next_attempt_at, or the end
+                                    of the chat's lease when that is later
+    outbox:lease:<chat_key> hash    "id" and "until" of the head leased to one worker
+
+Writes that touch several keys run as Lua scripts or MULTI transactions, so the
+indexes never disagree with the records. The scripts build key names from the
+prefix, which a standalone Redis (or a Sentinel-managed primary) allows and
+Redis Cluster does not.
+
+Durability is Redis's own: with ``appendonly yes`` and ``appendfsync everysec``
+a crash of the Redis server loses at most about one second of writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
+
+import attrs
+import cattrs
+import redis.asyncio
+from redis.commands.core import AsyncScript
+from redis.typing import EncodableT
+
+from .errors import ConfigError
+from .records import DeliveryRecord, OutboxMessage, OutboxState, TaskRecord
+from .store import IN_PROGRESS_TTL, ClaimResult, Storage
+
+__all__ = ["RedisStorage"]
+
+# redis-py understands these URL schemes (TCP, TLS and Unix socket).
+URL_SCHEMES = ("redis", "rediss", "unix")
+# A worker that took a chat's head message and then went silent (crash, lost
+# network) keeps that chat for this long, and then another worker sends the
+# message again. It must exceed the longest send of a channel. The OneBot and
+# HTTP channels time out after 10 s by default, and a channel configured with a
+# longer timeout risks duplicates.
+OUTBOX_LEASE = 60.0
+# Delivery records expire in Redis after this long even when no instance prunes
+# the log. It matches the default deliveries.retention_days of 7.
+DEFAULT_DELIVERY_TTL = 7 * 86400.0
+# deliveries_list reads the index newest first in pages of this many ids.
+DELIVERY_PAGE = 200
+
+_converter = cattrs.Converter()
+# A hash as redis-py returns it. redis-py types fields as bytes | str, but this
+# client never sets decode_responses, so they are bytes.
+_Reply = Mapping[Any, Any]
+
+# Shared by the outbox scripts. ARGV[1] is the key prefix.
+_OUTBOX_LUA_HELPERS = """
+local p = ARGV[1]
+local function chat_queue(chat) return p .. 'outbox:chat:' .. chat end
+local function lease_key(chat) return p .. 'outbox:lease:' .. chat end
+local function message_key(id) return p .. 'outbox:msg:' .. id end
+
+-- Score a chat in outbox:due by the time its head may be sent. Times stay the
+-- strings Python wrote: Lua would print numbers with only 14 digits.
+local function refresh_due(chat)
+  local head = redis.call('ZRANGE', chat_queue(chat), 0, 0)[1]
+  if not head then
+    redis.call('ZREM', p .. 'outbox:due', chat)
+    redis.call('DEL', lease_key(chat))
+    return
+  end
+  local at = redis.call('HGET', message_key(head), 'next_attempt_at')
+  local lease_until = redis.call('HGET', lease_key(chat), 'until')
+  if lease_until and tonumber(lease_until) > tonumber(at) then
+    at = lease_until
+  end
+  redis.call('ZADD', p .. 'outbox:due', at, chat)
+end
+
+local function release_lease(chat, id)
+  if redis.call('HGET', lease_key(chat), 'id') == id then
+    redis.call('DEL', lease_key(chat))
+  end
+end
+"""
+
+# ARGV: prefix, id, chat_key, text, created_at, plugin, attempts, next_attempt_at,
+# possible_duplicates, state, last_error. Returns the assigned seq.
+_OUTBOX_ADD = (
+    _OUTBOX_LUA_HELPERS
+    + """
+local id, chat, state = ARGV[2], ARGV[3], ARGV[10]
+local key = message_key(id)
+if redis.call('EXISTS', key) == 1 then
+  return redis.error_reply('outbox message ' .. id .. ' already exists')
+end
+local seq = redis.call('INCR', p .. 'outbox:seq')
+redis.call('HSET', key, 'id', id, 'chat_key', chat, 'text', ARGV[4],
+  'created_at', ARGV[5], 'plugin', ARGV[6], 'seq', seq, 'attempts', ARGV[7],
+  'next_attempt_at', ARGV[8], 'possible_duplicates', ARGV[9], 'state', state,
+  'last_error', ARGV[11])
+redis.call('ZADD', p .. 'outbox:' .. state, seq, id)
+if state == 'pending' then
+  redis.call('ZADD', chat_queue(chat), seq, id)
+  refresh_due(chat)
+end
+return seq
+"""
+)
+
+# ARGV: prefix, id, attempts, next_attempt_at, possible_duplicates, state, last_error.
+_OUTBOX_UPDATE = (
+    _OUTBOX_LUA_HELPERS
+    + """
+local id, state = ARGV[2], ARGV[6]
+local key = message_key(id)
+local chat = redis.call('HGET', key, 'chat_key')
+if not chat then return 0 end
+local seq = redis.call('HGET', key, 'seq')
+redis.call('HSET', key, 'attempts', ARGV[3], 'next_attempt_at', ARGV[4],
+  'possible_duplicates', ARGV[5], 'state', state, 'last_error', ARGV[7])
+if state == 'pending' then
+  redis.call('ZREM', p .. 'outbox:dead', id)
+  redis.call('ZADD', p .. 'outbox:pending', seq, id)
+  redis.call('ZADD', chat_queue(chat), seq, id)
+else
+  redis.call('ZREM', p .. 'outbox:pending', id)
+  redis.call('ZADD', p .. 'outbox:dead', seq, id)
+  redis.call('ZREM', chat_queue(chat), id)
+end
+release_lease(chat, id)
+refresh_due(chat)
+return 1
+"""
+)
+
+# ARGV: prefix, id.
+_OUTBOX_REMOVE = (
+    _OUTBOX_LUA_HELPERS
+    + """
+local id = ARGV[2]
+local key = message_key(id)
+local chat = redis.call('HGET', key, 'chat_key')
+if not chat then return 0 end
+redis.call('DEL', key)
+redis.call('ZREM', p .. 'outbox:pending', id)
+redis.call('ZREM', p .. 'outbox:dead', id)
+redis.call('ZREM', chat_queue(chat), id)
+release_lease(chat, id)
+refresh_due(chat)
+return 1
+"""
+)
+
+# Lease the heads of due chats to the caller. ARGV: prefix, now, limit,
+# lease end, then the busy chat keys. Returns each leased head as HGETALL pairs.
+#
+# NOTE: Redis Streams with consumer groups (XREADGROUP, XACK, and XAUTOCLAIM
+# for messages of a dead consumer) are the planned replacement for this lease
+# scheme. Per-chat order then needs one stream per chat or a lock per chat.
+_OUTBOX_DUE = (
+    _OUTBOX_LUA_HELPERS
+    + """
+local now, limit, lease_until = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local busy = {}
+for i = 5, #ARGV do busy[ARGV[i]] = true end
+local chats = redis.call('ZRANGEBYSCORE', p .. 'outbox:due', '-inf', now,
+  'LIMIT', 0, limit + #ARGV - 4)
+local leased = {}
+for _, chat in ipairs(chats) do
+  if #leased >= limit then break end
+  if not busy[chat] then
+    local head = redis.call('ZRANGE', chat_queue(chat), 0, 0)[1]
+    if head then
+      local key = message_key(head)
+      -- The chat is due, so any lease on it has run out. A lease on this same
+      -- head means its worker never reported back and may have sent it.
+      if redis.call('HGET', lease_key(chat), 'id') == head then
+        redis.call('HINCRBY', key, 'possible_duplicates', 1)
+      end
+      redis.call('HSET', lease_key(chat), 'id', head, 'until', lease_until)
+      redis.call('ZADD', p .. 'outbox:due', lease_until, chat)
+      leased[#leased + 1] = redis.call('HGETALL', key)
+    else
+      redis.call('ZREM', p .. 'outbox:due', chat)
+    end
+  end
+end
+return leased
+"""
+)
+
+# ARGV: prefix, now, "1" to interrupt every owner's tasks, then the owners.
+_TASKS_INTERRUPT = """
+local p, now, every_owner = ARGV[1], ARGV[2], ARGV[3] == '1'
+local owners = {}
+for i = 4, #ARGV do owners[ARGV[i]] = true end
+local count = 0
+for _, id in ipairs(redis.call('SMEMBERS', p .. 'tasks:running')) do
+  local key = p .. 'task:' .. id
+  local fields = redis.call('HMGET', key, 'state', 'owner')
+  if fields[1] ~= 'running' then
+    redis.call('SREM', p .. 'tasks:running', id)
+  elseif every_owner or owners[fields[2]] then
+    redis.call('HSET', key, 'state', 'interrupted', 'updated_at', now)
+    redis.call('SREM', p .. 'tasks:running', id)
+    count = count + 1
+  end
+end
+return count
+"""
+
+# This is SET NX PX done in one atomic script, so of concurrent claims on any
+# number of instances exactly one returns "claimed". The deadline stored in the
+# value lets the caller's ``now`` decide expiry, as in the other backends, and
+# PX lets Redis drop the key once that time has passed.
+# KEYS: the dedupe key. ARGV: now, deadline, PX milliseconds.
+_DEDUPE_CLAIM = """
+local entry = redis.call('GET', KEYS[1])
+if entry then
+  local state, deadline = string.match(entry, '^(%S+) (%S+)$')
+  if state and tonumber(deadline) > tonumber(ARGV[1]) then return state end
+end
+redis.call('SET', KEYS[1], 'in_progress ' .. ARGV[2], 'PX', ARGV[3])
+return 'claimed'
+"""
+
+# KEYS: the dedupe key. Deletes it only while it is still a claim in progress.
+_DEDUPE_RELEASE = """
+local entry = redis.call('GET', KEYS[1])
+if entry and string.sub(entry, 1, 12) == 'in_progress ' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# ARGV: prefix, older_than, keep. Returns the number of records deleted.
+_DELIVERIES_PRUNE = """
+local p, older_than, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local index = p .. 'deliveries'
+local deleted = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. older_than)) do
+  deleted = deleted + redis.call('DEL', p .. 'delivery:' .. id)
+end
+redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. older_than)
+for _, id in ipairs(redis.call('ZREVRANGE', index, keep, -1)) do
+  deleted = deleted + redis.call('DEL', p .. 'delivery:' .. id)
+end
+redis.call('ZREMRANGEBYRANK', index, 0, -(keep + 1))
+return deleted
+"""
+
+
+@attrs.frozen
+class _Connection:
+    client: redis.asyncio.Redis
+    outbox_add: AsyncScript
+    outbox_update: AsyncScript
+    outbox_remove: AsyncScript
+    outbox_due: AsyncScript
+    tasks_interrupt: AsyncScript
+    dedupe_claim: AsyncScript
+    dedupe_release: AsyncScript
+    deliveries_prune: AsyncScript
+
+
+class RedisStorage(Storage):
+    """Storage shared by every instance that uses the same Redis ``url`` and ``namespace``.
+
+    ``delivery_ttl`` (seconds) is how long Redis keeps a delivery record when
+    no instance prunes the log first.
+    """
+
+    # Other instances use this storage at the same time, so the app must not
+    # mark every running task as interrupted when it starts.
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "plughook",
+        delivery_ttl: float = DEFAULT_DELIVERY_TTL,
+    ) -> None:
+        scheme = urlsplit(url).scheme
+        if scheme not in URL_SCHEMES:
+            msg = (
+                f"invalid Redis URL {_without_password(url)!r}: expected redis://host:port/db, "
+                "rediss://host:port/db or unix:///path/to/redis.sock"
+            )
+            raise ConfigError([("storage.url", msg)])
+        if not namespace:
+            raise ConfigError([("storage.namespace", "the Redis key namespace must not be empty")])
+        self.url = url
+        self.namespace = namespace
+        self.delivery_ttl = delivery_ttl
+        self._prefix = f"{namespace}:"
+        self._connection: _Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisStorage({_without_password(self.url)!r}, namespace={self.namespace!r})"
+
+    async def open(self) -> None:
+        client = redis.asyncio.from_url(self.url)
+        try:
+            await client.ping()
+        except (redis.RedisError, OSError) as exc:
+            await client.aclose()
+            msg = (
+                f"cannot connect to Redis at {_without_password(self.url)}: "
+                f"{str(exc).rstrip('.')}. "
+                "Check [storage] url and that the Redis server is running."
+            )
+            raise ConnectionError(msg) from exc
+        self._connection = _Connection(
+            client=client,
+            outbox_add=client.register_script(_OUTBOX_ADD),
+            outbox_update=client.register_script(_OUTBOX_UPDATE),
+            outbox_remove=client.register_script(_OUTBOX_REMOVE),
+            outbox_due=client.register_script(_OUTBOX_DUE),
+            tasks_interrupt=client.register_script(_TASKS_INTERRUPT),
+            dedupe_claim=client.register_script(_DEDUPE_CLAIM),
+            dedupe_release=client.register_script(_DEDUPE_RELEASE),
+            deliveries_prune=client.register_script(_DELIVERIES_PRUNE),
+        )
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.client.aclose()
+
+    def _conn(self) -> _Connection:
+        if self._connection is None:
+            msg = f"{self!r} is not open; call open() first"
+            raise RuntimeError(msg)
+        return self._connection
+
+    def _key(self, *parts: str) -> str:
+        return self._prefix + ":".join(parts)
+
+    # Plugin key-value store.
+    async def kv_get(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> str | None:
+        value = await self._conn().client.hget(
+            self._key("kv", plugin), _kv_field(chat_key, user_key, store_key)
+        )
+        return None if value is None else _text(value)
+
+    async def kv_set(
+        self, plugin: str, chat_key: str, user_key: str, store_key: str, value: str
+    ) -> None:
+        await self._conn().client.hset(
+            self._key("kv", plugin), _kv_field(chat_key, user_key, store_key), value
+        )
+
+    async def kv_delete(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> bool:
+        removed = await self._conn().client.hdel(
+            self._key("kv", plugin), _kv_field(chat_key, user_key, store_key)
+        )
+        return bool(removed)
+
+    # Task records.
+    async def tasks_write(self, records: Sequence[TaskRecord]) -> None:
+        running = self._key("tasks", "running")
+        async with self._conn().client.pipeline(transaction=True) as pipe:
+            for record in records:
+                key = self._key("task", record.id)
+                pipe.delete(key)
+                pipe.hset(key, mapping=_task_fields(record))
+                if record.state == "running":
+                    pipe.sadd(running, record.id)
+                else:
+                    pipe.srem(running, record.id)
+            await pipe.execute()
+
+    async def task_get(self, task_id: str) -> TaskRecord | None:
+        fields = await self._conn().client.hgetall(self._key("task", task_id))
+        if not fields:
+            return None
+        return _converter.structure(_decode(fields), TaskRecord)
+
+    async def tasks_interrupt(self, owners: Sequence[str] | None, now: float) -> int:
+        every_owner = "1" if owners is None else "0"
+        args: list[EncodableT] = [self._prefix, now, every_owner, *(owners or ())]
+        count = await self._conn().tasks_interrupt(args=args)
+        return int(count)
+
+    # Outbox.
+    async def outbox_add(self, message: OutboxMessage) -> None:
+        args: list[EncodableT] = [
+            self._prefix,
+            message.id,
+            message.chat_key,
+            message.text,
+            message.created_at,
+            message.plugin,
+            message.attempts,
+            message.next_attempt_at,
+            message.possible_duplicates,
+            message.state,
+            message.last_error,
+        ]
+        seq = await self._conn().outbox_add(args=args)
+        message.seq = int(seq)
+
+    async def outbox_due(
+        self, now: float, limit: int, busy_chats: frozenset[str]
+    ) -> list[OutboxMessage]:
+        """Lease and return the oldest pending message of up to ``limit`` due chats.
+
+        Each returned head stays hidden from every caller, on this instance or
+        another, until it is updated or removed, or for ``OUTBOX_LEASE``
+        seconds after ``now``. A head whose lease ran out is returned again
+        with ``possible_duplicates`` raised by one (at-least-once delivery).
+        """
+        if limit <= 0:
+            return []
+        args: list[EncodableT] = [self._prefix, now, limit, now + OUTBOX_LEASE, *sorted(busy_chats)]
+        leased = await self._conn().outbox_due(args=args)
+        messages = [_message(_decode(_pairs(flat))) for flat in leased]
+        return sorted(messages, key=lambda m: m.seq)
+
+    async def outbox_next_due(self) -> float | None:
+        """Return the earliest time a chat's head message may be sent.
+
+        Leases count, and messages behind a chat's head do not, because they
+        cannot be sent before it.
+        """
+        first = await self._conn().client.zrange(self._key("outbox", "due"), 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    async def outbox_update(self, message: OutboxMessage) -> None:
+        args: list[EncodableT] = [
+            self._prefix,
+            message.id,
+            message.attempts,
+            message.next_attempt_at,
+            message.possible_duplicates,
+            message.state,
+            message.last_error,
+        ]
+        await self._conn().outbox_update(args=args)
+
+    async def outbox_remove(self, message_id: str) -> None:
+        await self._conn().outbox_remove(args=[self._prefix, message_id])
+
+    async def outbox_get(self, message_id: str) -> OutboxMessage | None:
+        fields = await self._conn().client.hgetall(self._key("outbox", "msg", message_id))
+        return _message(_decode(fields)) if fields else None
+
+    async def outbox_list(self, state: OutboxState | None, limit: int) -> list[OutboxMessage]:
+        if limit <= 0:
+            return []
+        client = self._conn().client
+        states: list[OutboxState] = ["pending", "dead"] if state is None else [state]
+        ids: list[bytes] = []
+        for name in states:
+            ids += cast(list[bytes], await client.zrange(self._key("outbox", name), 0, limit - 1))
+        messages = await self._outbox_many(ids)
+        return sorted(messages, key=lambda m: m.seq)[:limit]
+
+    async def _outbox_many(self, ids: Sequence[bytes]) -> list[OutboxMessage]:
+        async with self._conn().client.pipeline(transaction=False) as pipe:
+            for message_id in ids:
+                pipe.hgetall(self._key("outbox", "msg", _text(message_id)))
+            found: list[dict[bytes, bytes]] = await pipe.execute()
+        # A message removed between the index read and this one is skipped.
+        return [_message(_decode(fields)) for fields in found if fields]
+
+    async def outbox_count(self, state: OutboxState) -> int:
+        return int(await self._conn().client.zcard(self._key("outbox", state)))
+
+    # Duplicate detection of deliveries.
+    async def dedupe_claim(self, key: str, now: float) -> ClaimResult:
+        deadline = now + IN_PROGRESS_TTL
+        args: list[EncodableT] = [now, deadline, _milliseconds(IN_PROGRESS_TTL)]
+        result = await self._conn().dedupe_claim(keys=[self._key("dedupe", key)], args=args)
+        return cast(ClaimResult, _text(result))
+
+    async def dedupe_complete(self, key: str, now: float, window: float) -> None:
+        client = self._conn().client
+        if window <= 0:
+            await client.delete(self._key("dedupe", key))
+            return
+        value = f"duplicate {now + window!r}"
+        await client.set(self._key("dedupe", key), value, px=_milliseconds(window))
+
+    async def dedupe_release(self, key: str) -> None:
+        await self._conn().dedupe_release(keys=[self._key("dedupe", key)])
+
+    # Delivery log.
+    async def deliveries_write(self, records: Sequence[DeliveryRecord]) -> None:
+        index = self._key("deliveries")
+        ttl = _milliseconds(self.delivery_ttl)
+        async with self._conn().client.pipeline(transaction=True) as pipe:
+            for record in records:
+                key = self._key("delivery", record.id)
+                pipe.delete(key)
+                pipe.hset(key, mapping=_delivery_fields(record))
+                pipe.pexpire(key, ttl)
+                pipe.zadd(index, {record.id: record.received_at})
+            await pipe.execute()
+
+    async def deliveries_list(
+        self, plugin: str | None, status_class: int | None, limit: int
+    ) -> list[DeliveryRecord]:
+        """Return the newest records first; ``status_class`` 4 selects 4xx and so on.
+
+        Filters are applied while reading the index newest first, so a rare
+        match can read the whole log (at most ``deliveries.max_records`` ids).
+        """
+        found: list[DeliveryRecord] = []
+        start = 0
+        client = self._conn().client
+        while len(found) < limit:
+            stop = start + DELIVERY_PAGE - 1
+            ids = cast(list[bytes], await client.zrevrange(self._key("deliveries"), start, stop))
+            if not ids:
+                break
+            start += DELIVERY_PAGE
+            for record in await self._deliveries_many(ids):
+                if plugin is not None and record.plugin != plugin:
+                    continue
+                if status_class is not None and record.status // 100 != status_class:
+                    continue
+                found.append(record)
+        return found[: max(limit, 0)]
+
+    async def _deliveries_many(self, ids: Sequence[bytes]) -> list[DeliveryRecord]:
+        async with self._conn().client.pipeline(transaction=False) as pipe:
+            for record_id in ids:
+                pipe.hgetall(self._key("delivery", _text(record_id)))
+            found: list[dict[bytes, bytes]] = await pipe.execute()
+        # Records that expired in Redis are still in the index until pruned.
+        return [_delivery(fields) for fields in found if fields]
+
+    async def delivery_get(self, record_id: str) -> DeliveryRecord | None:
+        fields = await self._conn().client.hgetall(self._key("delivery", record_id))
+        return _delivery(fields) if fields else None
+
+    async def deliveries_prune(self, older_than: float, keep: int) -> int:
+        args: list[EncodableT] = [self._prefix, older_than, max(keep, 0)]
+        return int(await self._conn().deliveries_prune(args=args))
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _kv_field(chat_key: str, user_key: str, store_key: str) -> str:
+    # JSON keeps the three parts apart whatever characters they contain.
+    return json.dumps([chat_key, user_key, store_key], ensure_ascii=False)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _milliseconds(seconds: float) -> int:
+    # PX takes a positive whole number of milliseconds.
+    return max(1, math.ceil(seconds * 1000))
+
+
+def _pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
+    """Turn an HGETALL reply from a script, [field, value, ...], into a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _decode(fields: _Reply) -> dict[str, str]:
+    return {_text(name): _text(value) for name, value in fields.items()}
+
+
+def _message(fields: dict[str, str]) -> OutboxMessage:
+    return _converter.structure(fields, OutboxMessage)
+
+
+def _task_fields(record: TaskRecord) -> dict[EncodableT, EncodableT]:
+    fields = attrs.asdict(record)
+    return {name: _field_text(value) for name, value in fields.items() if value is not None}
+
+
+def _field_text(value: Any) -> str:
+    # repr() of a float reads back as the same float; str() of an int is exact.
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _delivery_fields(record: DeliveryRecord) -> dict[EncodableT, EncodableT]:
+    fields: dict[EncodableT, EncodableT] = {}
+    for name, value in attrs.asdict(record, recurse=False).items():
+        if name == "body":
+            fields[name] = value
+        elif name == "headers":
+            fields[name] = json.dumps(value, ensure_ascii=False)
+        elif name == "body_truncated":
+            fields[name] = "1" if value else "0"
+        else:
+            fields[name] = _field_text(value)
+    return fields
+
+
+def _delivery(raw: _Reply) -> DeliveryRecord:
+    body = raw.get(b"body", b"")
+    fields: dict[str, Any] = {
+        _text(name): _text(value) for name, value in raw.items() if name != b"body"
+    }
+    fields["body"] = body if isinstance(body, bytes) else body.encode()
+    fields["headers"] = json.loads(fields["headers"])
+    fields["body_truncated"] = fields["body_truncated"] == "1"
+    return _converter.structure(fields, DeliveryRecord)

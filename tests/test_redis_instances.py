@@ -1,0 +1,203 @@
+"""Several plughook instances on one Redis: outbox leases and shared workers.
+
+The instances here are storage handles or apps in one process. Each has its
+own Redis connection pool, as separate processes would.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from core import Plugin, WebhookApp, WebhookRequest
+from core.channels import Channel
+from core.records import OutboxMessage
+from core.redis import OUTBOX_LEASE, RedisStorage
+
+pytest_plugins = ["tests.redis_server"]
+pytestmark = pytest.mark.anyio
+
+T0 = 1_700_000_000.125
+
+
+@pytest.fixture
+async def instances(redis_url: str) -> AsyncIterator[list[RedisStorage]]:
+    """Three storage handles on one namespace, as three app instances would have."""
+    namespace = f"test-{uuid.uuid4().hex}"
+    async with AsyncExitStack() as stack:
+        handles = []
+        for _ in range(3):
+            storage = RedisStorage(redis_url, namespace=namespace)
+            await storage.open()
+            stack.push_async_callback(storage.close)
+            handles.append(storage)
+        yield handles
+
+
+async def add(storage: RedisStorage, chat_key: str) -> OutboxMessage:
+    message = OutboxMessage(uuid.uuid4().hex, chat_key, "hello", T0, next_attempt_at=T0)
+    await storage.outbox_add(message)
+    return message
+
+
+def ids(messages: list[OutboxMessage]) -> list[str]:
+    return [m.id for m in messages]
+
+
+async def test_leased_head_hidden_from_other_instance(instances: list[RedisStorage]) -> None:
+    first, second, _ = instances
+    a1 = await add(first, "console-a")
+    b1 = await add(first, "console-b")
+    assert ids(await first.outbox_due(T0, 10, frozenset())) == [a1.id, b1.id]
+    assert await second.outbox_due(T0 + 1, 10, frozenset()) == []
+
+
+async def test_expired_lease_redelivers_as_possible_duplicate(
+    instances: list[RedisStorage],
+) -> None:
+    first, second, _ = instances
+    a1 = await add(first, "console-a")
+    await first.outbox_due(T0, 10, frozenset())
+    [again] = await second.outbox_due(T0 + OUTBOX_LEASE + 1, 10, frozenset())
+    assert again.id == a1.id
+    assert again.possible_duplicates == 1
+
+
+async def test_update_releases_lease(instances: list[RedisStorage]) -> None:
+    first, second, _ = instances
+    a1 = await add(first, "console-a")
+    [leased] = await first.outbox_due(T0, 10, frozenset())
+    leased.attempts = 1
+    leased.next_attempt_at = T0 + 5
+    await first.outbox_update(leased)
+    assert await second.outbox_next_due() == T0 + 5
+    assert ids(await second.outbox_due(T0 + 5, 10, frozenset())) == [a1.id]
+
+
+async def test_next_due_counts_lease(instances: list[RedisStorage]) -> None:
+    first, _, _ = instances
+    await add(first, "console-a")
+    await first.outbox_due(T0, 10, frozenset())
+    assert await first.outbox_next_due() == T0 + OUTBOX_LEASE
+
+
+async def test_revived_message_waits_for_lease(instances: list[RedisStorage]) -> None:
+    first, second, _ = instances
+    a0 = await add(first, "console-a")
+    a1 = await add(first, "console-a")
+    a0.state = "dead"
+    await first.outbox_update(a0)
+    assert ids(await first.outbox_due(T0, 10, frozenset())) == [a1.id]
+
+    # Moving a0 back to pending must not let another instance send it while
+    # a1, which a0 precedes, is still in flight.
+    a0.state = "pending"
+    await second.outbox_update(a0)
+    assert await second.outbox_due(T0 + 1, 10, frozenset()) == []
+    await first.outbox_remove(a1.id)
+    assert ids(await second.outbox_due(T0 + 1, 10, frozenset())) == [a0.id]
+
+
+async def test_concurrent_due_leases_each_head_once(instances: list[RedisStorage]) -> None:
+    heads = [await add(instances[0], f"console-{index}") for index in range(20)]
+    for head in heads:
+        await add(instances[0], head.chat_key)
+    leased_ids: list[str] = []
+
+    async def take(storage: RedisStorage) -> None:
+        leased_ids.extend(ids(await storage.outbox_due(T0, 3, frozenset())))
+
+    async with anyio.create_task_group() as group:
+        for index in range(12):
+            group.start_soon(take, instances[index % len(instances)])
+    assert len(leased_ids) == len(set(leased_ids))
+    assert sorted(leased_ids) == sorted(ids(heads))
+
+
+class SharedRecorder:
+    """Every message any instance sent, in the order the sends finished."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+
+class InstanceChannel(Channel):
+    """Records into a ``SharedRecorder`` after yielding, so sends of instances interleave."""
+
+    def __init__(self, recorder: SharedRecorder, instance: str) -> None:
+        self.name = f"recording-{instance}"
+        self._recorder = recorder
+        self._instance = instance
+
+    async def send(self, message: OutboxMessage) -> None:
+        await anyio.sleep(0.001)
+        self._recorder.sent.append((self._instance, message.chat_key, message.text))
+
+
+jobs = Plugin("redis-jobs", version="0.1")
+
+
+async def count_to(limit: int) -> int:
+    await anyio.lowlevel.checkpoint()
+    return limit
+
+
+@jobs.mount_webhook("/start", methods=["POST"])
+async def start(request: WebhookRequest) -> Any:
+    return {"task_id": jobs.tasks.start(count_to, int(await request.text()))}
+
+
+def make_app(redis_url: str, namespace: str, channel: Channel, folder: Path) -> WebhookApp:
+    return WebhookApp(
+        [jobs],
+        store=RedisStorage(redis_url, namespace=namespace),
+        default_channel=channel,
+        data_dir=folder,
+    )
+
+
+async def test_two_apps_deliver_each_message_once_in_order(redis_url: str, tmp_path: Path) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    recorder = SharedRecorder()
+    first = make_app(redis_url, namespace, InstanceChannel(recorder, "first"), tmp_path)
+    second = make_app(redis_url, namespace, InstanceChannel(recorder, "second"), tmp_path)
+    async with first.running(), second.running():
+        assert first.outbox is not None
+        assert second.outbox is not None
+        for index in range(40):
+            app = first if index % 2 else second
+            assert app.outbox is not None
+            await app.outbox.put(f"console-{index % 4}", f"{index:02d}")
+        await first.drain()
+        await second.drain()
+
+    assert {instance for instance, _, _ in recorder.sent} == {"first", "second"}
+    texts = sorted(text for _, _, text in recorder.sent)
+    assert texts == [f"{index:02d}" for index in range(40)]
+    for chat in range(4):
+        in_chat = [text for _, chat_key, text in recorder.sent if chat_key == f"console-{chat}"]
+        assert in_chat == sorted(in_chat), f"console-{chat} out of order"
+
+
+async def test_task_record_visible_to_other_app(redis_url: str, tmp_path: Path) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    recorder = SharedRecorder()
+    first = make_app(redis_url, namespace, InstanceChannel(recorder, "first"), tmp_path)
+    second = make_app(redis_url, namespace, InstanceChannel(recorder, "second"), tmp_path)
+    async with first.running(), second.running():
+        request = WebhookRequest("POST", "redis-jobs", "/start", body=b"7")
+        response = await first.handle(request)
+        await first.drain()
+        task_id = json.loads(response.body)["task_id"]
+        record = await second.tasks.get(task_id)
+    assert record is not None
+    assert record.state == "completed"
+    assert record.result == "7"
