@@ -98,10 +98,12 @@ class WebhookApp:
 
             return MemoryStorage()
         if backend == "redis":
-            from .redis import RedisStorage  # type: ignore[import-not-found,unused-ignore]
+            from .redis import RedisStorage
 
             storage: Storage = RedisStorage(
-                self.settings.storage.url, namespace=self.settings.storage.namespace
+                self.settings.storage.url,
+                namespace=self.settings.storage.namespace,
+                delivery_ttl=self.settings.deliveries.retention_days * 86400,
             )
             return storage
         raise ConfigError(

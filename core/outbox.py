@@ -11,7 +11,7 @@ import logging
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import anyio
 
@@ -28,6 +28,8 @@ logger = logging.getLogger("plughook.outbox")
 # The worker looks for due messages at least this often, so that messages
 # added or retried by another process (the CLI, another instance) go out soon.
 POLL_INTERVAL = 2.0
+# Pause after the storage could not be read, in seconds.
+STORAGE_RETRY_DELAY = 1.0
 # Rate windows are per minute, as the platforms state their limits.
 RATE_WINDOW = 60.0
 
@@ -126,7 +128,13 @@ class Outbox:
         async with anyio.create_task_group() as task_group:
             while True:
                 self._wake = anyio.Event()
-                wait = await self._dispatch(task_group)
+                try:
+                    wait = await self._dispatch(task_group)
+                except Exception:
+                    # Storage may be briefly unreachable (a Redis restart); the
+                    # messages stay stored, so the worker backs off and goes on.
+                    logger.exception("outbox worker failed to read due messages; retrying")
+                    wait = STORAGE_RETRY_DELAY
                 with anyio.move_on_after(wait):
                     await self._wake.wait()
 
@@ -141,6 +149,9 @@ class Outbox:
                 channel = self.router.for_chat(message.chat_key)
                 not_before = self._pace(channel, message.chat_key, now)
                 if not_before > now:
+                    # Store the deferral, which also ends a Redis lease on the message.
+                    message.next_attempt_at = not_before
+                    await self._storage.outbox_update(message)
                     wait = min(wait, not_before - now)
                     continue
                 self._busy.add(message.chat_key)
@@ -177,17 +188,32 @@ class Outbox:
         try:
             await channel.send(message)
         except DeliveryError as exc:
-            await self._failed(channel, message, exc)
+            await self._record(self._failed(channel, message, exc), message)
         except Exception as exc:
             error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
             logger.exception("channel %s raised while sending message %s", channel.name, message.id)
-            await self._failed(channel, message, error)
+            await self._record(self._failed(channel, message, error), message)
         else:
-            await self._storage.outbox_remove(message.id)
             self.delivered += 1
+            await self._record(self._storage.outbox_remove(message.id), message)
         finally:
             self._busy.discard(message.chat_key)
             self._wake.set()
+
+    async def _record(self, update: Awaitable[None], message: OutboxMessage) -> None:
+        """Run a storage update after a send; a storage error is logged, not raised.
+
+        The message stays stored as it was, so it is sent again later: a
+        possible duplicate, never a loss.
+        """
+        try:
+            await update
+        except Exception:
+            logger.exception(
+                "recording the outcome of message %s to %s failed; it will be sent again",
+                message.id,
+                message.chat_key,
+            )
 
     async def _failed(self, channel: Channel, message: OutboxMessage, error: DeliveryError) -> None:
         now = self._clock()
