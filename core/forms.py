@@ -57,7 +57,7 @@ class UploadFile:
     def _in_memory(self) -> bool:
         return not getattr(self.file, "_rolled", True)
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes | memoryview) -> None:
         """Append ``data``; writes that reach the disk run in a worker thread."""
         self.size += len(data)
         if self._in_memory and self.size <= SPOOL_MAX_SIZE:
@@ -197,7 +197,9 @@ class _MultipartState:
         self.headers = {}
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        self.events.append(("data", data[start:end]))
+        # A view, not a copy: slicing each chunk allocated a chunk-sized buffer,
+        # and glibc kept those freed buffers as resident memory.
+        self.events.append(("data", memoryview(data)[start:end]))
 
     def on_part_end(self) -> None:
         self.events.append(("end", None))
