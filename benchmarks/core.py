@@ -9,20 +9,25 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import platform
+import socket
 import statistics
+import subprocess
+import sys
 import time
 import timeit
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
 
+from benchmarks.machine import describe_machine
 from core import Plugin, WebhookApp, WebhookRequest
 from core.routing import Router
 from core.store import MemoryStorage
 
 ROUNDS = 5
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def make_plugins(count: int) -> list[Plugin]:
@@ -127,16 +132,42 @@ async def bench_verification(seconds: float) -> dict[str, Any]:
     return figures
 
 
-async def run(seconds: float) -> dict[str, Any]:
+async def bench_github(seconds: float) -> dict[str, Any]:
+    """Time the benchmark GitHub endpoint: verify the signature, parse JSON, answer."""
+    from benchmarks.payload import BODY, HEADERS, SECRET
+    from benchmarks.servers import bench_plugin
+
+    app = WebhookApp([bench_plugin()], {"bench": {"WEBHOOK_SECRET": SECRET}}, store=MemoryStorage())
+    headers = list(HEADERS.items())
+    async with app.running():
+
+        async def call() -> Any:
+            return await app.handle(
+                WebhookRequest("POST", "bench", "/github", headers=headers, body=BODY)
+            )
+
+        micros, calls = await time_rounds(call, seconds)
+        await app.writer.flush()
+    return {"us_per_request": micros, "requests_per_s": 1e6 / micros, "calls": calls}
+
+
+def bench_upload(megabytes: int) -> dict[str, Any]:
+    """Measure RSS growth of a child process streaming a multipart upload to disk."""
+    command = [sys.executable, "-m", "benchmarks.upload_child", str(megabytes)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+async def run(seconds: float, upload_megabytes: int) -> dict[str, Any]:
+    dispatch = await bench_dispatch(seconds)
+    dispatch["github"] = await bench_github(seconds)
     return {
-        "machine": {
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "processor": platform.processor(),
-        },
-        "dispatch": await bench_dispatch(seconds),
+        "machine": describe_machine(),
+        "dispatch": dispatch,
         "lookup": await bench_lookup(seconds),
         "verification": await bench_verification(seconds),
+        "upload": bench_upload(upload_megabytes),
     }
 
 
@@ -145,9 +176,26 @@ def main() -> None:
     parser.add_argument(
         "--seconds", type=float, default=2.0, help="time per measured case in seconds (default 2)"
     )
+    parser.add_argument(
+        "--upload-mib",
+        type=int,
+        default=200,
+        help="size of the streamed upload in MiB (default 200)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="result file (default benchmarks/results/<date>-<host>-core.json)",
+    )
     args = parser.parse_args()
-    result = anyio.run(run, args.seconds)
+    result = anyio.run(run, args.seconds, args.upload_mib)
     print(json.dumps(result, indent=2))
+    output = args.output or RESULTS_DIR / (
+        f"{time.strftime('%Y-%m-%d')}-{socket.gethostname()}-core.json"
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
