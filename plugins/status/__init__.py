@@ -1,0 +1,83 @@
+"""Status: reports whether the app runs and switches maintenance mode.
+
+Endpoint: ``/api/plugin/status/webhook/status``.
+
+* ``GET`` (no token): ``{"status": "running" | "maintenance", "version", "uptime"}``,
+  ``uptime`` in seconds since the app started.
+* ``POST {"status": "maintenance" | "running"}`` with
+  ``Authorization: Bearer <API_TOKEN>``: switches maintenance mode. The mode is
+  stored, so it survives a restart. While it is on, the other bundled plugins
+  return 503 ``{"error": "maintenance"}``, but this endpoint keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from core import Plugin, WebhookRequest, current_app, signatures
+from core.config import setting
+from core.errors import BadRequest
+
+__all__ = ["StatusConfig", "plugin", "status"]
+
+RUNNING: Final = "running"
+MAINTENANCE: Final = "maintenance"
+
+plugin = Plugin(
+    "status",
+    version="1.0.0",
+    description="Reports the app's status and switches maintenance mode",
+)
+
+
+@plugin.mount_config()
+class StatusConfig:
+    """Settings of the status plugin."""
+
+    API_TOKEN: str = setting(
+        "",
+        title="API 令牌",
+        description="Bearer token for POST (switching maintenance mode); POST gets 503 while it "
+        "is empty. GET needs no token",
+        secret=True,
+    )
+
+
+# Called by hand for POST only, because GET is public.
+_require_token = signatures.bearer_token("API_TOKEN")
+
+
+def _current_status() -> Literal["running", "maintenance"]:
+    return MAINTENANCE if current_app().maintenance else RUNNING
+
+
+def _report() -> dict[str, Any]:
+    app = current_app()
+    return {
+        "status": _current_status(),
+        "version": plugin.version,
+        "uptime": round(max(0.0, app.clock() - app.started_at), 3),
+    }
+
+
+async def _switch(request: WebhookRequest) -> dict[str, Any]:
+    await _require_token(request, plugin)
+    body = await request.json()
+    requested = body.get("status") if isinstance(body, dict) else None
+    if requested not in (RUNNING, MAINTENANCE):
+        msg = f'expected a JSON body {{"status": "{MAINTENANCE}"}} or {{"status": "{RUNNING}"}}'
+        raise BadRequest(msg)
+
+    previous = _current_status()
+    await current_app().set_maintenance(requested == MAINTENANCE)
+    plugin.logger.info("delivery %s: status switched from %s to %s",
+                       request.delivery_id, previous, requested)
+    return {"status": requested, "previous": previous}
+
+
+@plugin.mount_webhook("/status", methods=["GET", "POST"])
+async def status(request: WebhookRequest) -> dict[str, Any]:
+    """Report the status (GET) or switch maintenance mode (POST, token required)."""
+    if request.method == "POST":
+        return await _switch(request)
+    return _report()

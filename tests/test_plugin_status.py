@@ -1,0 +1,171 @@
+"""End-to-end tests of the status plugin and maintenance mode across bundled plugins."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.testing import WebhookTestClient
+from plugins import file_upload, github_notifier, long_process, monitor_alert, status
+
+URL = "/api/plugin/status/webhook/status"
+TOKEN = "status-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ALL_PLUGINS = [
+    status.plugin, github_notifier.plugin, monitor_alert.plugin, file_upload.plugin,
+    long_process.plugin,
+]
+CONFIG: dict[str, dict[str, Any]] = {
+    "status": {"API_TOKEN": TOKEN},
+    "github-notifier": {"WEBHOOK_SECRET": "gh", "NOTIFICATION_CHAT": "console-ops"},
+    "monitor-alert": {"API_TOKEN": "mon", "ALERT_CHAT": "console-ops"},
+    "file-upload": {"API_TOKEN": "up"},
+    "long-process": {"API_TOKEN": "lp", "STEP_SECONDS": 0},
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_get_reports_running() -> None:
+    async with WebhookTestClient(ALL_PLUGINS, CONFIG) as client:
+        response = await client.get(URL)
+    body = response.json()
+    assert response.status_code == 200
+    assert body["status"] == "running"
+    assert body["version"] == status.plugin.version
+    assert isinstance(body["uptime"], float)
+    assert 0 <= body["uptime"] < 60
+
+
+@pytest.mark.anyio
+async def test_get_needs_no_token_even_unconfigured() -> None:
+    async with WebhookTestClient([status.plugin], {}) as client:
+        response = await client.get(URL)
+    assert response.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_head_returns_no_body() -> None:
+    async with WebhookTestClient([status.plugin], CONFIG) as client:
+        response = await client.request("HEAD", URL)
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+@pytest.mark.anyio
+async def test_post_switches_to_maintenance() -> None:
+    async with WebhookTestClient(ALL_PLUGINS, CONFIG) as client:
+        response = await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
+        after = await client.get(URL)
+    assert response.status_code == 200
+    assert response.json() == {"status": "maintenance", "previous": "running"}
+    assert after.json()["status"] == "maintenance"
+
+
+@pytest.mark.anyio
+async def test_post_without_token_is_401() -> None:
+    async with WebhookTestClient(ALL_PLUGINS, CONFIG) as client:
+        response = await client.post(URL, json={"status": "maintenance"})
+        after = await client.get(URL)
+    assert response.status_code == 401
+    assert after.json()["status"] == "running"
+
+
+@pytest.mark.anyio
+async def test_post_with_wrong_token_is_401() -> None:
+    async with WebhookTestClient(ALL_PLUGINS, CONFIG) as client:
+        response = await client.post(URL, json={"status": "maintenance"},
+                                     headers={"Authorization": "Bearer status-tokeN"})
+        after = await client.get(URL)
+    assert response.status_code == 401
+    assert after.json()["status"] == "running"
+
+
+@pytest.mark.anyio
+async def test_post_with_empty_token_setting_is_503() -> None:
+    async with WebhookTestClient([status.plugin], {"status": {"API_TOKEN": ""}}) as client:
+        response = await client.post(URL, json={"status": "maintenance"},
+                                     headers={"Authorization": "Bearer "})
+    assert response.status_code == 503
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("body", [{"status": "paused"}, {}, ["maintenance"]])
+async def test_post_invalid_status_is_400(body: Any) -> None:
+    async with WebhookTestClient([status.plugin], CONFIG) as client:
+        response = await client.post(URL, json=body, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": 'expected a JSON body {"status": "maintenance"} or {"status": "running"}'}
+
+
+@pytest.mark.anyio
+async def test_put_not_allowed() -> None:
+    async with WebhookTestClient([status.plugin], CONFIG) as client:
+        response = await client.put(URL, json={"status": "running"}, headers=AUTH)
+    assert response.status_code == 405
+
+
+def github_push() -> tuple[bytes, dict[str, str]]:
+    body = b'{"ref": "refs/heads/main", "commits": []}'
+    signature = "sha256=" + hmac.new(b"gh", body, hashlib.sha256).hexdigest()
+    return body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": signature,
+                  "Content-Type": "application/json"}
+
+
+@pytest.mark.anyio
+async def test_maintenance_blocks_other_plugins() -> None:
+    body, headers = github_push()
+    async with WebhookTestClient(ALL_PLUGINS, CONFIG) as client:
+        await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
+        github = await client.post("/api/plugin/github-notifier/webhook/github",
+                                   content=body, headers=headers)
+        alert = await client.post("/api/plugin/monitor-alert/webhook/alert",
+                                  json={"service": "db", "level": "critical"},
+                                  headers={"Authorization": "Bearer mon"})
+        upload = await client.post("/api/plugin/file-upload/webhook/upload",
+                                   data={"chat_key": "console-ops"},
+                                   files={"file": ("a.txt", b"x")},
+                                   headers={"Authorization": "Bearer up"})
+        task = await client.post("/api/plugin/long-process/webhook/tasks", json={},
+                                 headers={"Authorization": "Bearer lp"})
+        await client.drain()
+    for response in (github, alert, upload, task):
+        assert response.status_code == 503
+        assert response.json() == {"error": "maintenance"}
+    assert client.messages == []
+
+
+@pytest.mark.anyio
+async def test_running_again_unblocks() -> None:
+    body, headers = github_push()
+    async with WebhookTestClient(ALL_PLUGINS, CONFIG) as client:
+        await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
+        back = await client.post(URL, json={"status": "running"}, headers=AUTH)
+        github = await client.post("/api/plugin/github-notifier/webhook/github",
+                                   content=body, headers=headers)
+        await client.drain()
+    assert back.json() == {"status": "running", "previous": "maintenance"}
+    assert github.status_code == 200
+    assert len(client.messages) == 1
+
+
+@pytest.mark.anyio
+async def test_maintenance_survives_restart(tmp_path: Path) -> None:
+    async with WebhookTestClient(ALL_PLUGINS, CONFIG, data_dir=tmp_path) as client:
+        await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
+    async with WebhookTestClient(ALL_PLUGINS, CONFIG, data_dir=tmp_path) as client:
+        report = await client.get(URL)
+        alert = await client.post("/api/plugin/monitor-alert/webhook/alert",
+                                  json={"service": "db", "level": "critical"},
+                                  headers={"Authorization": "Bearer mon"})
+    assert report.json()["status"] == "maintenance"
+    assert alert.status_code == 503
