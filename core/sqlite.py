@@ -45,6 +45,11 @@ CREATE INDEX IF NOT EXISTS outbox_chat ON outbox (state, chat_key, seq);
 CREATE TABLE IF NOT EXISTS dedupe (
     key TEXT PRIMARY KEY, done INTEGER NOT NULL, expires_at REAL NOT NULL
 );
+"""
+
+# The delivery log lives in a file of its own, so that its batched writes
+# never hold the lock that outbox and store writes wait for.
+LOG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, received_at REAL NOT NULL,
     plugin TEXT NOT NULL, path TEXT NOT NULL, method TEXT NOT NULL, headers TEXT NOT NULL,
@@ -77,20 +82,18 @@ def _delivery(row: sqlite3.Row) -> DeliveryRecord:
     return DeliveryRecord(*values)
 
 
-class SQLiteStorage(Storage):
-    """Durable single-machine storage in one SQLite file."""
+class _Database:
+    """One SQLite file with one connection, used from one worker thread at a time."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path, schema: str) -> None:
+        self.path = path
+        self._schema = schema
         self._connection: sqlite3.Connection | None = None
         self._limiter = anyio.CapacityLimiter(1)
 
-    def __repr__(self) -> str:
-        return f"SQLiteStorage({str(self.path)!r})"
-
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        await self._run(self._connect)
+        await self.run(self._connect)
 
     def _connect(self) -> None:
         connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -99,47 +102,73 @@ class SQLiteStorage(Storage):
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA busy_timeout=10000")
-        connection.executescript(SCHEMA)
+        connection.executescript(self._schema)
         self._connection = connection
 
     async def close(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
-            await self._run(lambda: connection.close())
+            await self.run(lambda: connection.close())
 
-    async def _run(self, function: Callable[[], T]) -> T:
+    async def run(self, function: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(function, limiter=self._limiter)
 
-    def _db(self) -> sqlite3.Connection:
+    def db(self) -> sqlite3.Connection:
         if self._connection is None:
             msg = f"storage {self.path} is not open"
             raise RuntimeError(msg)
         return self._connection
 
-    async def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> int:
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> int:
         def run() -> int:
-            return self._db().execute(sql, parameters).rowcount
+            return self.db().execute(sql, parameters).rowcount
 
-        return await self._run(run)
+        return await self.run(run)
 
-    async def _fetch(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+    async def fetch(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         def run() -> list[Any]:
-            return self._db().execute(sql, parameters).fetchall()
+            return self.db().execute(sql, parameters).fetchall()
 
-        return await self._run(run)
+        return await self.run(run)
 
-    async def _write_many(self, sql: str, rows: list[Sequence[Any]]) -> None:
+    async def write_many(self, sql: str, rows: list[Sequence[Any]]) -> None:
         def run() -> None:
-            db = self._db()
+            db = self.db()
             with db:
                 db.execute("BEGIN")
                 db.executemany(sql, rows)
 
-        await self._run(run)
+        await self.run(run)
+
+
+class SQLiteStorage(Storage):
+    """Durable single-machine storage: ``path`` and a delivery-log file beside it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._main = _Database(self.path, SCHEMA)
+        self._log = _Database(
+            self.path.with_name(f"{self.path.stem}-deliveries.sqlite3"), LOG_SCHEMA
+        )
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage({str(self.path)!r})"
+
+    async def open(self) -> None:
+        await self._main.open()
+        try:
+            await self._log.open()
+        except BaseException:
+            await self._main.close()
+            raise
+
+    async def close(self) -> None:
+        await self._main.close()
+        await self._log.close()
 
     # Plugin key-value store.
     async def kv_get(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> str | None:
-        rows = await self._fetch(
+        rows = await self._main.fetch(
             "SELECT value FROM kv WHERE plugin=? AND chat_key=? AND user_key=? AND store_key=?",
             (plugin, chat_key, user_key, store_key),
         )
@@ -148,13 +177,13 @@ class SQLiteStorage(Storage):
     async def kv_set(
         self, plugin: str, chat_key: str, user_key: str, store_key: str, value: str
     ) -> None:
-        await self._execute(
+        await self._main.execute(
             "INSERT INTO kv VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET value=excluded.value",
             (plugin, chat_key, user_key, store_key, value),
         )
 
     async def kv_delete(self, plugin: str, chat_key: str, user_key: str, store_key: str) -> bool:
-        count = await self._execute(
+        count = await self._main.execute(
             "DELETE FROM kv WHERE plugin=? AND chat_key=? AND user_key=? AND store_key=?",
             (plugin, chat_key, user_key, store_key),
         )
@@ -176,22 +205,22 @@ class SQLiteStorage(Storage):
             )
             for r in records
         ]
-        await self._write_many(
+        await self._main.write_many(
             f"INSERT OR REPLACE INTO tasks ({_TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
     async def task_get(self, task_id: str) -> TaskRecord | None:
-        rows = await self._fetch(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id=?", (task_id,))
+        rows = await self._main.fetch(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id=?", (task_id,))
         return TaskRecord(*rows[0]) if rows else None
 
     async def tasks_interrupt(self, owners: Sequence[str] | None, now: float) -> int:
         if owners is None:
-            return await self._execute(
+            return await self._main.execute(
                 "UPDATE tasks SET state='interrupted', updated_at=? WHERE state='running'", (now,)
             )
         marks = ", ".join("?" for _ in owners)
-        return await self._execute(
+        return await self._main.execute(
             f"UPDATE tasks SET state='interrupted', updated_at=? "
             f"WHERE state='running' AND owner IN ({marks})",
             (now, *owners),
@@ -200,7 +229,7 @@ class SQLiteStorage(Storage):
     # Outbox.
     async def outbox_add(self, message: OutboxMessage) -> None:
         def run() -> None:
-            cursor = self._db().execute(
+            cursor = self._main.db().execute(
                 "INSERT INTO outbox (id, chat_key, text, created_at, plugin, attempts, "
                 "next_attempt_at, state, last_error, possible_duplicates) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -219,14 +248,14 @@ class SQLiteStorage(Storage):
             )
             message.seq = cursor.lastrowid or 0
 
-        await self._run(run)
+        await self._main.run(run)
 
     async def outbox_due(
         self, now: float, limit: int, busy_chats: frozenset[str]
     ) -> list[OutboxMessage]:
         # The head of each chat is its lowest pending seq; a chat whose head is
         # not due yet waits, which keeps per-chat order.
-        rows = await self._fetch(
+        rows = await self._main.fetch(
             f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE seq IN ("
             "SELECT MIN(seq) FROM outbox WHERE state='pending' GROUP BY chat_key"
             ") AND next_attempt_at <= ? ORDER BY seq",
@@ -236,12 +265,14 @@ class SQLiteStorage(Storage):
         return due[:limit]
 
     async def outbox_next_due(self) -> float | None:
-        rows = await self._fetch("SELECT MIN(next_attempt_at) FROM outbox WHERE state='pending'")
+        rows = await self._main.fetch(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE state='pending'"
+        )
         value = rows[0][0]
         return float(value) if value is not None else None
 
     async def outbox_update(self, message: OutboxMessage) -> None:
-        await self._execute(
+        await self._main.execute(
             "UPDATE outbox SET attempts=?, next_attempt_at=?, state=?, last_error=?, "
             "possible_duplicates=? WHERE id=?",
             (
@@ -255,38 +286,40 @@ class SQLiteStorage(Storage):
         )
 
     async def outbox_remove(self, message_id: str) -> None:
-        await self._execute("DELETE FROM outbox WHERE id=?", (message_id,))
+        await self._main.execute("DELETE FROM outbox WHERE id=?", (message_id,))
 
     async def outbox_get(self, message_id: str) -> OutboxMessage | None:
-        rows = await self._fetch(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id=?", (message_id,))
+        rows = await self._main.fetch(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id=?", (message_id,)
+        )
         return _outbox(rows[0]) if rows else None
 
     async def outbox_list(self, state: OutboxState | None, limit: int) -> list[OutboxMessage]:
         if state is None:
-            rows = await self._fetch(
+            rows = await self._main.fetch(
                 f"SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY seq LIMIT ?", (limit,)
             )
         else:
-            rows = await self._fetch(
+            rows = await self._main.fetch(
                 f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state=? ORDER BY seq LIMIT ?",
                 (state, limit),
             )
         return [_outbox(row) for row in rows]
 
     async def outbox_count(self, state: OutboxState) -> int:
-        rows = await self._fetch("SELECT COUNT(*) FROM outbox WHERE state=?", (state,))
+        rows = await self._main.fetch("SELECT COUNT(*) FROM outbox WHERE state=?", (state,))
         return int(rows[0][0])
 
     async def outbox_purge_dead(self, older_than: float) -> int:
         """Delete dead messages created before ``older_than``."""
-        return await self._execute(
+        return await self._main.execute(
             "DELETE FROM outbox WHERE state='dead' AND created_at < ?", (older_than,)
         )
 
     # Duplicate detection.
     async def dedupe_claim(self, key: str, now: float) -> ClaimResult:
         def run() -> ClaimResult:
-            db = self._db()
+            db = self._main.db()
             with db:
                 db.execute("BEGIN IMMEDIATE")
                 row = db.execute(
@@ -299,13 +332,15 @@ class SQLiteStorage(Storage):
                 )
                 return "claimed"
 
-        return await self._run(run)
+        return await self._main.run(run)
 
     async def dedupe_complete(self, key: str, now: float, window: float) -> None:
-        await self._execute("INSERT OR REPLACE INTO dedupe VALUES (?, 1, ?)", (key, now + window))
+        await self._main.execute(
+            "INSERT OR REPLACE INTO dedupe VALUES (?, 1, ?)", (key, now + window)
+        )
 
     async def dedupe_release(self, key: str) -> None:
-        await self._execute("DELETE FROM dedupe WHERE key=? AND done=0", (key,))
+        await self._main.execute("DELETE FROM dedupe WHERE key=? AND done=0", (key,))
 
     # Delivery log.
     async def deliveries_write(self, records: Sequence[DeliveryRecord]) -> None:
@@ -328,7 +363,7 @@ class SQLiteStorage(Storage):
             )
             for r in records
         ]
-        await self._write_many(
+        await self._log.write_many(
             f"INSERT OR REPLACE INTO deliveries ({_DELIVERY_COLUMNS}) VALUES "
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
@@ -346,21 +381,21 @@ class SQLiteStorage(Storage):
             clauses.append("status >= ? AND status < ?")
             parameters += [status_class * 100, status_class * 100 + 100]
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self._fetch(
+        rows = await self._log.fetch(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY received_at DESC LIMIT ?",
             (*parameters, limit),
         )
         return [_delivery(row) for row in rows]
 
     async def delivery_get(self, record_id: str) -> DeliveryRecord | None:
-        rows = await self._fetch(
+        rows = await self._log.fetch(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id=?", (record_id,)
         )
         return _delivery(rows[0]) if rows else None
 
     async def deliveries_prune(self, older_than: float, keep: int) -> int:
         def run() -> int:
-            db = self._db()
+            db = self._log.db()
             with db:
                 db.execute("BEGIN")
                 old = db.execute("DELETE FROM deliveries WHERE received_at < ?", (older_than,))
@@ -371,4 +406,4 @@ class SQLiteStorage(Storage):
                 )
                 return old.rowcount + extra.rowcount
 
-        return await self._run(run)
+        return await self._log.run(run)
