@@ -1,8 +1,10 @@
-"""SQLite storage backend: one database file in the data directory, WAL mode.
+"""SQLite storage backend: two database files in the data directory, WAL mode.
 
-Every call runs in one worker thread at a time (a capacity limiter of 1), so
-the event loop never blocks on the disk and the connection is never shared
-between threads concurrently.
+``plughook.sqlite3`` keeps the store, outbox, dedupe keys and task records;
+``plughook-deliveries.sqlite3`` keeps the delivery log. Each file has one
+connection whose calls run in one worker thread at a time (a capacity
+limiter of 1), so the event loop never blocks on the disk and a connection
+is never used by two threads at once.
 """
 
 from __future__ import annotations
