@@ -3,6 +3,7 @@
 The core has no HTTP server in it; ``adapters`` bind it to aiohttp or Litestar.
 """
 
+import importlib.metadata
 import logging
 
 from . import context, errors, message, signatures
@@ -40,3 +41,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("plughook")
+
+try:
+    __version__ = importlib.metadata.version("plughook")
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
+    __version__ = "0+unknown"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections.abc
+import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -103,7 +105,24 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, _strict(int, "int"))
     converter.register_structure_hook(float, _strict((int, float), "float"))
     converter.register_structure_hook(bool, _strict(bool, "bool"))
+    # A TOML string for a list setting would otherwise become a list of characters.
+    converter.register_structure_hook_func(_is_list_type, _list_hook(converter))
     return converter
+
+
+def _is_list_type(type_: Any) -> bool:
+    return typing.get_origin(type_) in (list, collections.abc.Sequence)
+
+
+def _list_hook(converter: cattrs.Converter) -> Any:
+    def structure(value: Any, type_: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            msg = f"expected a list, got {type(value).__name__}"
+            raise TypeError(msg)
+        (item_type,) = typing.get_args(type_) or (Any,)
+        return [converter.structure(item, item_type) for item in value]
+
+    return structure
 
 
 config_converter = _make_converter()

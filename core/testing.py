@@ -9,8 +9,9 @@ from __future__ import annotations
 import json as jsonlib
 import os
 import tempfile
+import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -72,6 +73,7 @@ class WebhookTestClient:
         store: Storage | None = None,
         settings: Settings | None = None,
         client: str = "127.0.0.1",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._plugins = list(plugins)
         self._config = config
@@ -79,6 +81,7 @@ class WebhookTestClient:
         self._store = store
         self._settings = settings
         self._client = client
+        self._clock = clock
         self.recorder = RecordingChannel()
         self._stack = AsyncExitStack()
         self._app: WebhookApp | None = None
@@ -107,6 +110,7 @@ class WebhookTestClient:
             data_dir=Path(data_dir),
             store=self._store,
             default_channel=self.recorder,
+            clock=self._clock,
         )
         try:
             await self._stack.enter_async_context(app.running())

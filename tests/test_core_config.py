@@ -1,0 +1,83 @@
+"""Settings files, environment expansion and strict config structuring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+import pytest
+
+from core.config import redacted_repr, setting, structure_config
+from core.errors import ConfigError
+from core.settings import load_settings, read_config_file
+
+
+@attrs.frozen
+class Sample:
+    NAMES: list[str] = setting([])
+    LIMIT: int = setting(3)
+    RATIO: float = setting(0.5)
+    ENABLED: bool = setting(False)
+    TOKEN: str = setting("", secret=True)
+
+
+def problems(values: dict[str, object]) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as info:
+        structure_config(Sample, values, "plugins.sample")
+    return info.value.problems
+
+
+def test_string_for_list_is_rejected() -> None:
+    assert problems({"NAMES": "abc"}) == [("plugins.sample.NAMES", "expected a list, got str")]
+
+
+def test_bool_for_int_is_rejected() -> None:
+    assert problems({"LIMIT": True}) == [("plugins.sample.LIMIT", "expected int, got bool")]
+
+
+def test_int_for_float_is_accepted() -> None:
+    assert structure_config(Sample, {"RATIO": 1}, "p").RATIO == 1.0
+
+
+def test_default_list_is_not_shared() -> None:
+    first = structure_config(Sample, {}, "p")
+    second = structure_config(Sample, {}, "p")
+    assert first.NAMES is not second.NAMES
+
+
+def test_redacted_repr_hides_only_set_secrets() -> None:
+    assert "TOKEN=''" in redacted_repr(Sample())
+    assert "TOKEN='***'" in redacted_repr(Sample(TOKEN="x"))
+
+
+def test_env_references_are_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLUGHOOK_TEST_SECRET", "from-env")
+    settings = load_settings({"plugins": {"p": {"SECRET": "${PLUGHOOK_TEST_SECRET}"}}})
+    assert settings.plugins["p"]["SECRET"] == "from-env"
+
+
+def test_missing_env_reference_names_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PLUGHOOK_TEST_UNSET", raising=False)
+    with pytest.raises(ConfigError) as info:
+        load_settings({"server": {"public_url": "${PLUGHOOK_TEST_UNSET}"}})
+    assert info.value.problems == [
+        ("server.public_url", "environment variable PLUGHOOK_TEST_UNSET is not set")
+    ]
+
+
+def test_unknown_table_is_reported() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"sever": {"port": 1}})
+    assert info.value.problems == [("sever", "unknown setting")]
+
+
+def test_invalid_toml_names_position(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[server]\nport = \n")
+    with pytest.raises(ConfigError, match="line 2"):
+        read_config_file(path)
+
+
+def test_missing_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        read_config_file(tmp_path / "missing.toml")
