@@ -166,6 +166,10 @@ class WebhookApp:
             return exc.problems
         return []
 
+    def channel_router(self) -> ChannelRouter:
+        """Build the channels from the settings; raise ``ConfigError`` for invalid tables."""
+        return self._build_channels()
+
     def _build_channels(self) -> ChannelRouter:
         if self._channel_overrides is not None or self._default_channel is not None:
             fallback = self._default_channel or ConsoleChannel()
@@ -205,11 +209,13 @@ class WebhookApp:
         return ChannelRouter(channels, default, warn_fallback=True)
 
     @asynccontextmanager
-    async def running(self) -> AsyncIterator[WebhookApp]:
+    async def running(self, *, workers: bool = True) -> AsyncIterator[WebhookApp]:
         """Start storage, channels and workers; on exit, shut down gracefully.
 
-        Raises ``ConfigError`` (not wrapped in an exception group) when the
-        configuration is invalid.
+        ``workers=False`` starts no outbox worker and no retention job, for
+        command-line tools beside a running server: messages they queue stay
+        in the outbox for the server's worker. Raises ``ConfigError`` (not
+        wrapped in an exception group) when the configuration is invalid.
         """
         self._configs = self.check_config()
         router = self._build_channels()
@@ -221,7 +227,7 @@ class WebhookApp:
             for channel in router.all():
                 await channel.start()
                 channels_started.append(channel)
-            await self._recover()
+            await self._recover(interrupt_tasks=workers)
             await task_group.__aenter__()
         except BaseException:
             for channel in channels_started:
@@ -233,8 +239,9 @@ class WebhookApp:
             self._task_group = task_group
             self.tasks.attach(task_group)
             task_group.start_soon(self.writer.run, name="plughook batch writer")
-            task_group.start_soon(self.outbox.run, name="plughook outbox worker")
-            task_group.start_soon(self.deliveries.run_retention, name="plughook retention")
+            if workers:
+                task_group.start_soon(self.outbox.run, name="plughook outbox worker")
+                task_group.start_soon(self.deliveries.run_retention, name="plughook retention")
             self.serving = True
             self.started_at = self.clock()
             logger.info("plughook app started with %d endpoints", len(self.router))
@@ -251,8 +258,9 @@ class WebhookApp:
                 await self.storage.close()
             logger.info("plughook app stopped")
 
-    async def _recover(self) -> None:
-        if not getattr(self.storage, "shared", False):
+    async def _recover(self, *, interrupt_tasks: bool) -> None:
+        # Without workers this process runs beside a server that owns the tasks.
+        if interrupt_tasks and not getattr(self.storage, "shared", False):
             count = await self.storage.tasks_interrupt(None, self.clock())
             if count:
                 logger.warning("%d tasks left running by a previous process are interrupted", count)
@@ -595,7 +603,15 @@ def _load_builtin_channel_kinds() -> None:
     """Import the channel modules that register their kinds."""
     import importlib
 
-    for module in ("core.onebot", "core.http_channel"):
+    for module in (
+        "core.onebot",
+        "core.http_channel",
+        "core.feishu",
+        "core.dingtalk",
+        "core.wecom",
+        "core.telegram",
+        "core.discord",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:  # pragma: no cover - modules ship with core

@@ -196,9 +196,8 @@ class HttpChannelOptions:
 
     url: str
     secret: str = setting("", title="Signing secret", secret=True)
-    # Secret because the headers usually carry a credential. setting() gives
-    # each instance its own dict (an attrs factory), which ruff cannot see.
-    headers: dict[str, str] = setting({}, title="Extra request headers", secret=True)  # noqa: RUF009
+    # Secret because the headers usually carry a credential.
+    headers: dict[str, str] = setting({}, title="Extra request headers", secret=True)
     timeout: float = 10.0
     max_length: int = 0
     min_interval: float = 0.0

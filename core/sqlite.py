@@ -312,12 +312,6 @@ class SQLiteStorage(Storage):
         rows = await self._main.fetch("SELECT COUNT(*) FROM outbox WHERE state=?", (state,))
         return int(rows[0][0])
 
-    async def outbox_purge_dead(self, older_than: float) -> int:
-        """Delete dead messages created before ``older_than``."""
-        return await self._main.execute(
-            "DELETE FROM outbox WHERE state='dead' AND created_at < ?", (older_than,)
-        )
-
     # Duplicate detection.
     async def dedupe_claim(self, key: str, now: float) -> ClaimResult:
         def run() -> ClaimResult:
