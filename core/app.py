@@ -37,6 +37,8 @@ __all__ = ["WebhookApp"]
 logger = logging.getLogger("plughook")
 
 _MAINTENANCE_KEY = ("__plughook__", "", "", "maintenance")
+# An instance on shared storage counts as dead after missing this many heartbeats.
+HEARTBEAT_MISSES = 3
 # Headers that carry a delivery id when the endpoint names none.
 DELIVERY_ID_HEADERS = ("X-GitHub-Delivery", "webhook-id", "Idempotency-Key")
 
@@ -239,6 +241,9 @@ class WebhookApp:
             self._task_group = task_group
             self.tasks.attach(task_group)
             task_group.start_soon(self.writer.run, name="plughook batch writer")
+            if workers and getattr(self.storage, "shared", False):
+                await self._heartbeat()
+                task_group.start_soon(self._run_heartbeat, name="plughook heartbeat")
             if workers:
                 task_group.start_soon(self.outbox.run, name="plughook outbox worker")
                 task_group.start_soon(self.deliveries.run_retention, name="plughook retention")
@@ -265,6 +270,27 @@ class WebhookApp:
             if count:
                 logger.warning("%d tasks left running by a previous process are interrupted", count)
         self.maintenance = await self.storage.kv_get(*_MAINTENANCE_KEY) == "on"
+
+    async def _heartbeat(self) -> None:
+        """Renew this instance's heartbeat and interrupt tasks of instances that died."""
+        interval = self.settings.storage.heartbeat_interval
+        await self.storage.heartbeat(self.instance_id, interval * HEARTBEAT_MISSES)
+        dead = await self.storage.dead_task_owners()
+        if dead:
+            count = await self.storage.tasks_interrupt(dead, self.clock())
+            logger.warning(
+                "instances %s stopped sending heartbeats; %d of their tasks are interrupted",
+                ", ".join(dead),
+                count,
+            )
+
+    async def _run_heartbeat(self) -> None:
+        while True:
+            await anyio.sleep(self.settings.storage.heartbeat_interval)
+            try:
+                await self._heartbeat()
+            except Exception:
+                logger.exception("renewing the heartbeat of instance %s failed", self.instance_id)
 
     async def _shutdown(self) -> None:
         self.serving = False
@@ -390,6 +416,9 @@ class WebhookApp:
             response = error_response(exc)
         except InvalidResult as exc:
             raise self._internal_error(endpoint, request, exc) from None
+        except _InternalError:
+            # Already logged with its error id by _call_with_deadline.
+            raise
         except Exception as exc:
             raise self._internal_error(endpoint, request, exc) from None
         finally:

@@ -19,6 +19,7 @@ outbox. Every key starts with ``<namespace>:``::
                                     head may be sent: its next_attempt_at, or the end
                                     of the chat's lease when that is later
     outbox:lease:<chat_key> hash    "id" and "until" of the head leased to one worker
+    instance:<owner>        string  heartbeat of a running instance; expires when it dies
 
 Writes that touch several keys run as Lua scripts or MULTI transactions, so the
 indexes never disagree with the records. The scripts build key names from the
@@ -398,6 +399,26 @@ class RedisStorage(Storage):
         args: list[EncodableT] = [self._prefix, now, every_owner, *(owners or ())]
         count = await self._conn().tasks_interrupt(args=args)
         return int(count)
+
+    # Liveness of instances.
+    async def heartbeat(self, owner: str, ttl: float) -> None:
+        await self._conn().client.set(self._key("instance", owner), "1", px=int(ttl * 1000))
+
+    async def dead_task_owners(self) -> list[str]:
+        client = self._conn().client
+        task_ids = [
+            _text(member) for member in await client.smembers(self._key("tasks", "running"))
+        ]
+        owners: set[str] = set()
+        for task_id in task_ids:
+            owner = await client.hget(self._key("task", task_id), "owner")
+            if owner is not None:
+                owners.add(_text(owner))
+        dead = []
+        for owner in sorted(owners):
+            if not await client.exists(self._key("instance", owner)):
+                dead.append(owner)
+        return dead
 
     # Outbox.
     async def outbox_add(self, message: OutboxMessage) -> None:

@@ -51,6 +51,9 @@ class StorageSettings:
     url: str = ""
     # Key prefix shared by every instance of one deployment on Redis.
     namespace: str = "plughook"
+    # Seconds between heartbeats of an instance on shared storage; tasks of an
+    # instance silent for three intervals are marked interrupted by another.
+    heartbeat_interval: float = 5.0
 
 
 @attrs.frozen

@@ -57,6 +57,17 @@ class Storage(abc.ABC):
     async def tasks_interrupt(self, owners: Sequence[str] | None, now: float) -> int:
         """Mark ``running`` tasks of ``owners`` (all owners when None) as ``interrupted``."""
 
+    # Liveness of instances sharing the storage.
+    async def heartbeat(self, owner: str, ttl: float) -> None:
+        """Record that instance ``owner`` is alive for the next ``ttl`` seconds.
+
+        Storage used by one process needs no heartbeat, so the default does nothing.
+        """
+
+    async def dead_task_owners(self) -> list[str]:
+        """Return owners of running tasks whose heartbeat expired (none by default)."""
+        return []
+
     # Outbox.
     @abc.abstractmethod
     async def outbox_add(self, message: OutboxMessage) -> None:
