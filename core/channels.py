@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import attrs
 
 from .records import OutboxMessage
+from .splitting import LengthUnit
 
 __all__ = [
     "Channel",
@@ -46,8 +47,9 @@ def split_chat_key(chat_key: str) -> tuple[str, str]:
 class Channel(abc.ABC):
     """Delivers messages of the chat keys whose platform maps to it.
 
-    ``max_length`` is the longest text the platform takes in one message
-    (characters); longer texts are split by the outbox before ``send``.
+    ``max_length`` is the longest text the platform takes in one message,
+    counted in ``length_unit`` (``chars``, ``utf16`` or ``utf8``, see
+    ``core.splitting``); longer texts are split by the outbox before ``send``.
     ``min_interval`` (seconds between two messages to one chat) and
     ``rate_per_minute`` (messages per minute over all chats) hold the pace the
     platform tolerates; 0 turns a limit off.
@@ -55,6 +57,7 @@ class Channel(abc.ABC):
 
     name: str = ""
     max_length: int = 0
+    length_unit: LengthUnit = "chars"
     min_interval: float = 0.0
     rate_per_minute: int = 0
 

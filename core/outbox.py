@@ -19,6 +19,7 @@ from .channels import Channel, split_chat_key
 from .errors import DeliveryError
 from .records import OutboxMessage
 from .settings import OutboxSettings
+from .splitting import split_text, text_length
 from .store import Storage
 
 __all__ = ["ChannelRouter", "Outbox"]
@@ -101,10 +102,9 @@ class Outbox:
             raise TypeError(msg)
         channel = self.router.for_chat(chat_key)
         parts = [text]
-        if channel.max_length > 0 and len(text) > channel.max_length:
-            from .splitting import split_text
-
-            parts = split_text(text, channel.max_length)
+        limit, unit = channel.max_length, channel.length_unit
+        if limit > 0 and text_length(text, unit) > limit:
+            parts = split_text(text, limit, unit=unit)
         ids = []
         for part in parts:
             message = OutboxMessage(uuid.uuid4().hex, chat_key, part, self._clock(), plugin)
