@@ -34,10 +34,11 @@ from __future__ import annotations
 import abc
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import logging
-import string
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -217,10 +218,14 @@ def _header(headers: Headers, name: str) -> str | None:
     return value or None
 
 
+# ASCII hex digits only: bytes.fromhex would also accept spaces between pairs.
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+
+
 def _decode_digest(text: str, encoding: Encoding, size: int) -> bytes:
     """Decode a received digest, raising ``MalformedSignature`` unless it is ``size`` bytes."""
     if encoding == "hex":
-        if len(text) != 2 * size or not all(char in string.hexdigits for char in text):
+        if len(text) != 2 * size or _HEX_DIGITS.fullmatch(text) is None:
             raise MalformedSignature
         return bytes.fromhex(text)
 
@@ -645,14 +650,21 @@ def parse_secrets(value: object) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        parts = value.split(",")
-    elif isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return list(_parse_secret_string(value))
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
         parts = list(value)
     else:
         msg = f"a webhook secret must be a string or a list of strings, not {type(value).__name__}"
         raise InvalidSecret(msg)
     stripped = (part.strip() for part in parts)
     return [part for part in stripped if part]
+
+
+# The secret field of a plugin holds the same string on every request.
+@functools.lru_cache(maxsize=64)
+def _parse_secret_string(value: str) -> tuple[str, ...]:
+    stripped = (part.strip() for part in value.split(","))
+    return tuple(part for part in stripped if part)
 
 
 @attrs.frozen(kw_only=True)
