@@ -1,0 +1,153 @@
+"""The aiohttp binding: ``create_app(webhook_app)`` returns an ``aiohttp.web.Application``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
+from multidict import CIMultiDict
+
+from core import WebhookApp, WebhookRequest, WebhookResponse
+from core.errors import BadRequest
+from core.routing import WEBHOOK_PREFIX
+
+from .common import (
+    CLOSE_DELAY,
+    HEALTH_PATH,
+    PLUGINS_PATH,
+    READ_CHUNK_SIZE,
+    client_disconnected,
+    discards_rest,
+    health_response,
+    not_found_response,
+    plugins_response,
+)
+
+__all__ = ["WEBHOOK_APP_KEY", "create_app", "to_aiohttp_response"]
+
+WEBHOOK_APP_KEY = web.AppKey("plughook_webhook_app", WebhookApp)
+
+# aiohttp would read and drop up to 10 s of an unread request body after the
+# handler returns ("lingering close"), however large. The handler decides
+# instead (see common.discards_rest): it drops a short rest itself, and
+# otherwise closes the connection without reading further.
+_HANDLER_ARGS = {"lingering_time": 0.0}
+
+_Handler = Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]
+
+
+def create_app(webhook_app: WebhookApp) -> web.Application:
+    """Build an aiohttp application serving ``webhook_app``'s endpoints and service routes.
+
+    The core app starts and stops with the aiohttp app (``cleanup_ctx``).
+    Request bodies are streamed to the core, which enforces each endpoint's
+    size limit, so ``client_max_size`` plays no part.
+    """
+    app = web.Application(handler_args=_HANDLER_ARGS)
+    app[WEBHOOK_APP_KEY] = webhook_app
+
+    async def run_core(app: web.Application) -> AsyncIterator[None]:
+        async with webhook_app.running():
+            yield
+
+    app.cleanup_ctx.append(run_core)
+
+    prefix = WEBHOOK_PREFIX.rstrip("/")
+    # One route for ".../webhook" (path "") and ".../webhook/<path>" (path
+    # "/<path>"): aiohttp tries routes in order, one regex each.
+    app.router.add_route(
+        hdrs.METH_ANY, prefix + "/{plugin}/webhook{path:(?:/.*)?}", _webhook_handler(webhook_app)
+    )
+    app.router.add_route(hdrs.METH_ANY, prefix + "/{tail:.*}", _not_found)
+    app.router.add_get(HEALTH_PATH, _service_handler(health_response, webhook_app))
+    app.router.add_get(PLUGINS_PATH, _service_handler(plugins_response, webhook_app))
+    return app
+
+
+def _webhook_handler(webhook_app: WebhookApp) -> _Handler:
+    async def webhook(request: web.Request) -> web.StreamResponse:
+        match_info = request.match_info
+        core_request = WebhookRequest(
+            request.method,
+            match_info["plugin"],
+            match_info["path"] or "/",
+            headers=request.headers,
+            query=request.rel_url.raw_query_string,
+            body=_body_source(request),
+            client=request.remote,
+            url=request.raw_path,
+        )
+        response = to_aiohttp_response(await webhook_app.handle(core_request))
+        await _finish_body(request, response)
+        return response
+
+    return webhook
+
+
+async def _finish_body(request: web.Request, response: web.Response) -> None:
+    """Drop a short unread rest of the body, or send the response and close the connection."""
+    content = request.content
+    transport = request.transport
+    if not request.body_exists or content.is_eof() or transport is None or transport.is_closing():
+        return
+    if discards_rest(response.status, request.content_length, content.total_bytes):
+        await request.release()
+        return
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    # With the response sent, the pause lets the client read it before the
+    # close resets the connection; aiohttp reads nothing more meanwhile.
+    await asyncio.sleep(CLOSE_DELAY)
+
+
+def _body_source(request: web.Request) -> bytes | AsyncIterator[bytes]:
+    """Return the body as bytes when all of it has arrived, else a stream of its chunks."""
+    if not request.body_exists:
+        return b""
+    content = request.content
+    if content.is_eof():
+        # The whole body arrived before the handler ran. aiohttp pauses
+        # reading at 128 KiB buffered, so this is about that size at most.
+        return content.read_nowait()
+    return _stream_body(request)
+
+
+async def _stream_body(request: web.Request) -> AsyncIterator[bytes]:
+    received = 0
+    try:
+        async for chunk in request.content.iter_chunked(READ_CHUNK_SIZE):
+            received += len(chunk)
+            yield chunk
+    except ConnectionError:
+        raise client_disconnected(request.method, request.path, request.remote, received) from None
+    except HttpProcessingError as exc:
+        msg = f"invalid request body framing after {received} bytes: {exc.message}"
+        raise BadRequest(msg) from None
+
+
+def _service_handler(
+    build: Callable[[WebhookApp], WebhookResponse], webhook_app: WebhookApp
+) -> _Handler:
+    async def service(request: web.Request) -> web.StreamResponse:
+        return to_aiohttp_response(build(webhook_app))
+
+    return service
+
+
+async def _not_found(request: web.Request) -> web.StreamResponse:
+    return to_aiohttp_response(not_found_response())
+
+
+def to_aiohttp_response(response: WebhookResponse) -> web.Response:
+    """Convert a core response; its media type wins over a ``Content-Type`` in its headers."""
+    headers = CIMultiDict(response.headers)
+    content_type = response.content_type
+    if content_type is not None:
+        headers[hdrs.CONTENT_TYPE] = content_type
+    # aiohttp sets Content-Length from the body itself.
+    headers.popall(hdrs.CONTENT_LENGTH, None)
+    return web.Response(status=response.status, body=response.body, headers=headers)

@@ -1,0 +1,72 @@
+"""The ``plughook`` command line: serve, endpoints, config checks, delivery log and outbox.
+
+Problems the user has to fix print one ``plughook: error: ...`` line per
+problem on stderr and exit with status 2; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from .commands import (
+    channels,
+    check_config,
+    common_parser,
+    deliveries,
+    endpoints,
+    outbox,
+    serve,
+)
+from .loading import CommandError
+
+__all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_USAGE", "build_parser", "main"]
+
+# Each module adds one or more subcommands; see adapters.commands.
+COMMANDS = (serve, endpoints, check_config, deliveries, outbox, channels)
+# argparse's own status for usage errors, kept for every problem the user fixes.
+EXIT_USAGE = 2
+# An unexpected error: a bug or an environment problem plughook does not know.
+EXIT_ERROR = 1
+PROG = "plughook"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the parser with every subcommand of ``COMMANDS``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Serve chat-bot plugin webhooks over HTTP.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = common_parser()
+    for module in COMMANDS:
+        module.register(subparsers, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``plughook`` command and return its exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except CommandError as exc:
+        _report(exc, debug=args.debug)
+        return EXIT_USAGE
+    except Exception as exc:
+        _report(exc, debug=args.debug, unexpected=True)
+        return EXIT_ERROR
+    return status
+
+
+def _report(exc: Exception, *, debug: bool, unexpected: bool = False) -> None:
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if unexpected:
+        hint = "" if debug else "; run again with --debug for the traceback"
+        lines = [f"unexpected {type(exc).__name__}: {exc}{hint}"]
+    else:
+        lines = str(exc).splitlines()
+    for line in lines:
+        print(f"{PROG}: error: {line}", file=sys.stderr)

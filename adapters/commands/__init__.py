@@ -1,0 +1,98 @@
+"""Subcommands of the ``plughook`` command line, one module each.
+
+A command module has ``register(subparsers, common)``: it adds its parser
+with ``common`` as a parent (``--config``, ``--plugin``, ``--no-entry-points``,
+``--debug``) and sets ``run`` to a function taking the parsed arguments and
+returning the exit status. ``adapters.cli.COMMANDS`` lists the modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import attrs
+
+from core import WebhookApp
+from core.errors import ConfigError
+
+from ..loading import (
+    ConfigFile,
+    build_app,
+    configure_logging,
+    load_plugins,
+    override_settings,
+    problems_error,
+    read_config,
+    structure_settings,
+)
+
+__all__ = ["Loaded", "common_parser", "load_app"]
+
+
+def common_parser() -> argparse.ArgumentParser:
+    """Build the parent parser with the options every subcommand takes."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config file (default: plughook.toml in the working directory if it "
+        "exists, otherwise built-in defaults)",
+    )
+    common.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import the 'plugin' of this Python module; repeat for several modules",
+    )
+    common.add_argument(
+        "--no-entry-points",
+        dest="entry_points",
+        action="store_false",
+        help="do not load plugins registered in the 'plughook.plugins' entry-point group",
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        help="log at DEBUG level and print tracebacks of errors",
+    )
+    return common
+
+
+@attrs.frozen
+class Loaded:
+    """The parsed config file and the app built from it, as a subcommand uses them."""
+
+    config: ConfigFile
+    app: WebhookApp
+
+
+def load_app(
+    args: argparse.Namespace,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    adapter: str | None = None,
+    check_plugins: bool = True,
+) -> Loaded:
+    """Read the config, set up logging, load plugins and build the app.
+
+    Raises ``loading.CommandError`` for any problem, with one line per
+    configuration problem. With ``check_plugins``, every plugin's config is
+    checked too.
+    """
+    config = read_config(args.config)
+    settings, problems = structure_settings(config)
+    if settings is None or problems:
+        raise problems_error(config, problems)
+    settings = override_settings(settings, host=host, port=port, adapter=adapter)
+    configure_logging("DEBUG" if args.debug else settings.log_level)
+
+    plugins = load_plugins(args.plugin, entry_points=args.entry_points)
+    app = build_app(settings, plugins, config)
+    if check_plugins:
+        try:
+            app.check_config()
+        except ConfigError as exc:
+            raise problems_error(config, exc.problems) from exc
+    return Loaded(config, app)

@@ -1,0 +1,66 @@
+"""``plughook check-config``: validate the config file and every plugin's settings."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import TYPE_CHECKING
+
+from core import Plugin, Settings, WebhookApp
+from core.errors import ConfigError
+
+from ..loading import configure_logging, load_plugins, read_config, structure_settings
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+__all__ = ["register"]
+
+EXIT_PROBLEMS = 1
+
+
+def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
+    """Add the ``check-config`` subcommand."""
+    parser = subparsers.add_parser(
+        "check-config",
+        parents=[common],
+        help="validate the config file and every plugin's settings",
+        description="Validate the config file and the settings of every loaded plugin. "
+        "Prints each problem with its TOML key; exits with status 1 when there is any.",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print every problem (status 1) or one OK line (status 0)."""
+    config = read_config(args.config)
+    settings, problems = structure_settings(config)
+    plugin_count = 0
+    if settings is not None:
+        configure_logging("DEBUG" if args.debug else _known_level(settings.log_level))
+        plugins = load_plugins(args.plugin, entry_points=args.entry_points)
+        plugin_count = len(plugins)
+        problems.extend(_app_problems(settings, plugins))
+
+    if problems:
+        for key, text in problems:
+            print(f"{config.label}: {key}: {text}" if key else f"{config.label}: {text}")
+        noun = "problem" if len(problems) == 1 else "problems"
+        print(f"{len(problems)} {noun} found")
+        return EXIT_PROBLEMS
+    print(f"{config.label}: OK, settings and {plugin_count} plugin configs are valid")
+    return 0
+
+
+def _app_problems(settings: Settings, plugins: list[Plugin]) -> list[tuple[str, str]]:
+    try:
+        WebhookApp(plugins, settings=settings).check_config()
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def _known_level(level: str) -> str:
+    """Return ``level`` if it names a logging level, else INFO (the bad value is a problem)."""
+    upper = level.upper()
+    return upper if upper in logging.getLevelNamesMapping() else "INFO"

@@ -1,0 +1,167 @@
+"""``plughook deliveries list|show|replay``: read and re-run the delivery log."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+
+from core import WebhookApp
+from core.records import DeliveryRecord
+
+from ..loading import CommandError
+from . import load_app
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+__all__ = ["register"]
+
+STATUS_CLASSES = {"2xx": 2, "3xx": 3, "4xx": 4, "5xx": 5}
+# Longest body shown by `show` before it is cut, in characters.
+SHOWN_BODY_LIMIT = 4000
+
+
+def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
+    """Add the ``deliveries`` subcommand group."""
+    parser = subparsers.add_parser(
+        "deliveries",
+        help="list, show and replay recorded webhook deliveries",
+        description="Read the delivery log: every request plughook answered, with "
+        "credentials and signatures redacted.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    # --plugin names a plugin to filter by here, replacing the common option
+    # that loads a plugin module; listing needs no plugin code.
+    listing = actions.add_parser(
+        "list", parents=[common], conflict_handler="resolve", help="list recent deliveries"
+    )
+    listing.add_argument(
+        "--plugin", dest="plugin_name", metavar="NAME", help="only deliveries to this plugin"
+    )
+    listing.set_defaults(plugin=[])
+    listing.add_argument(
+        "--status",
+        choices=sorted(STATUS_CLASSES),
+        help="only deliveries answered with this status class",
+    )
+    listing.add_argument(
+        "--limit",
+        type=int,
+        default=20,
+        help="number of deliveries to show, newest first (default 20)",
+    )
+    listing.set_defaults(run=run_list)
+
+    show = actions.add_parser("show", parents=[common], help="show one delivery in full")
+    show.add_argument("record_id", metavar="ID", help="record id from `deliveries list`")
+    show.set_defaults(run=run_show)
+
+    replay = actions.add_parser(
+        "replay",
+        parents=[common],
+        help="run a recorded delivery through the app again",
+        description="Run a recorded delivery through its handler again, bypassing signature "
+        "verification and duplicate detection, and record it as a new attempt. Chat "
+        "messages it sends are queued in the outbox for the running server to deliver.",
+    )
+    replay.add_argument("record_id", metavar="ID", help="record id from `deliveries list`")
+    replay.set_defaults(run=run_replay)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print one line per delivery, newest first."""
+    app = load_app(args, check_plugins=False).app
+    status_class = STATUS_CLASSES[args.status] if args.status else None
+    records = anyio.run(_list, app, args.plugin_name, status_class, args.limit)
+    if not records:
+        print("no deliveries recorded")
+    for record in records:
+        print(summary_line(record))
+    return 0
+
+
+async def _list(
+    app: WebhookApp, plugin: str | None, status_class: int | None, limit: int
+) -> list[DeliveryRecord]:
+    await app.storage.open()
+    try:
+        return await app.storage.deliveries_list(plugin, status_class, limit)
+    finally:
+        await app.storage.close()
+
+
+def summary_line(record: DeliveryRecord) -> str:
+    """Format a record as one line: id, time, status, method, endpoint, duration, delivery id."""
+    received = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.received_at))
+    replay = f"  replay of {record.replay_of}" if record.replay_of else ""
+    return (
+        f"{record.id}  {received}  {record.status}  {record.method:<6} "
+        f"{record.plugin}{record.path}  {record.duration_ms:.1f} ms  "
+        f"delivery {record.delivery_id or '-'}{replay}"
+    )
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Print every field, the redacted headers and the recorded body."""
+    app = load_app(args, check_plugins=False).app
+    record = anyio.run(_get, app, args.record_id)
+    if record is None:
+        msg = f"no delivery record {args.record_id!r}; see `plughook deliveries list`"
+        raise CommandError(msg)
+    print(summary_line(record))
+    if record.query:
+        print(f"query: {record.query}")
+    if record.error_id:
+        print(f"error id: {record.error_id} (search the server log for it)")
+    print("headers:")
+    for name, value in record.headers:
+        print(f"  {name}: {value}")
+    print(f"body ({len(record.body)} bytes{', cut' if record.body_truncated else ''}):")
+    print(format_body(record.body))
+    return 0
+
+
+async def _get(app: WebhookApp, record_id: str) -> DeliveryRecord | None:
+    await app.storage.open()
+    try:
+        return await app.storage.delivery_get(record_id)
+    finally:
+        await app.storage.close()
+
+
+def format_body(body: bytes) -> str:
+    """Return the body as indented JSON, as text, or as a note for binary data."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return f"  (binary, {len(body)} bytes)"
+    with contextlib.suppress(ValueError):
+        text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+    if len(text) > SHOWN_BODY_LIMIT:
+        text = text[:SHOWN_BODY_LIMIT] + f"\n… ({len(text) - SHOWN_BODY_LIMIT} more characters)"
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Replay the delivery and print the new answer."""
+    app = load_app(args).app
+    status, body = anyio.run(_replay, app, args.record_id)
+    print(f"replayed {args.record_id}: status {status}")
+    if body:
+        print(format_body(body))
+    return 0 if status < 500 else 1
+
+
+async def _replay(app: WebhookApp, record_id: str) -> tuple[int, bytes]:
+    async with app.running(workers=False):
+        try:
+            _, response = await app.replay(record_id)
+        except (LookupError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+    return response.status, response.body

@@ -1,0 +1,160 @@
+"""``plughook outbox list|retry|purge``: inspect and repair the chat-message outbox."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+
+from core import WebhookApp
+from core.records import OutboxMessage
+
+from ..loading import CommandError
+from . import load_app
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+__all__ = ["parse_age", "register"]
+
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Characters of a message text shown by `list`.
+SHOWN_TEXT_LIMIT = 60
+ALL_MESSAGES = 1_000_000_000
+
+
+def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
+    """Add the ``outbox`` subcommand group."""
+    parser = subparsers.add_parser(
+        "outbox",
+        help="list, retry and purge queued chat messages",
+        description="Inspect the outbox: messages waiting for delivery (pending) and "
+        "messages that failed for good (dead).",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    listing = actions.add_parser("list", parents=[common], help="list queued messages")
+    listing.add_argument(
+        "--state", choices=["pending", "dead"], help="only messages in this state (default both)"
+    )
+    listing.add_argument(
+        "--limit",
+        type=int,
+        default=50,
+        help="number of messages to show, oldest first (default 50)",
+    )
+    listing.set_defaults(run=run_list)
+
+    retry = actions.add_parser(
+        "retry",
+        parents=[common],
+        help="send dead messages again",
+        description="Move dead messages back to pending; the running server's worker "
+        "sends them within a few seconds.",
+    )
+    target = retry.add_mutually_exclusive_group(required=True)
+    target.add_argument("message_id", nargs="?", metavar="ID", help="message id from `list`")
+    target.add_argument("--all-dead", action="store_true", help="retry every dead message")
+    retry.set_defaults(run=run_retry)
+
+    purge = actions.add_parser("purge", parents=[common], help="delete old dead messages")
+    purge.add_argument(
+        "--dead",
+        action="store_true",
+        required=True,
+        help="delete dead messages (the only kind that can be purged)",
+    )
+    purge.add_argument(
+        "--older-than",
+        type=parse_age,
+        default=7 * 86400.0,
+        metavar="AGE",
+        help="only messages created longer ago than AGE, such as 30m, 12h or 7d (default 7d)",
+    )
+    purge.set_defaults(run=run_purge)
+
+
+def parse_age(value: str) -> float:
+    """Parse ``30s``, ``15m``, ``12h`` or ``7d`` into seconds."""
+    match = _AGE.match(value.strip())
+    if match is None:
+        msg = f"invalid age {value!r}: use a number with s, m, h or d, such as 7d"
+        raise argparse.ArgumentTypeError(msg)
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def message_line(message: OutboxMessage) -> str:
+    """Format a message as one line: id, state, chat key, attempts, text and last error."""
+    created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.created_at))
+    text = message.text.replace("\n", " ⏎ ")
+    if len(text) > SHOWN_TEXT_LIMIT:
+        text = text[: SHOWN_TEXT_LIMIT - 1] + "…"
+    error = f"  last error: {message.last_error}" if message.last_error else ""
+    return (
+        f"{message.id}  {message.state:<7}  {created}  {message.chat_key}  "
+        f"attempts {message.attempts}  {text!r}{error}"
+    )
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print one line per message."""
+    app = load_app(args, check_plugins=False).app
+    messages = anyio.run(_list, app, args.state, args.limit)
+    if not messages:
+        print("the outbox is empty" if args.state is None else f"no {args.state} messages")
+    for message in messages:
+        print(message_line(message))
+    return 0
+
+
+async def _list(app: WebhookApp, state: str | None, limit: int) -> list[OutboxMessage]:
+    await app.storage.open()
+    try:
+        if state == "pending":
+            return await app.storage.outbox_list("pending", limit)
+        if state == "dead":
+            return await app.storage.outbox_list("dead", limit)
+        return await app.storage.outbox_list(None, limit)
+    finally:
+        await app.storage.close()
+
+
+def run_retry(args: argparse.Namespace) -> int:
+    """Move one dead message, or all, back to pending."""
+    app = load_app(args, check_plugins=False).app
+    count = anyio.run(_retry, app, None if args.all_dead else args.message_id)
+    if count == 0 and not args.all_dead:
+        msg = f"no dead message {args.message_id!r}; see `plughook outbox list --state dead`"
+        raise CommandError(msg)
+    print(f"{count} dead message{'' if count == 1 else 's'} moved back to pending")
+    return 0
+
+
+async def _retry(app: WebhookApp, message_id: str | None) -> int:
+    async with app.running(workers=False):
+        assert app.outbox is not None
+        return await app.outbox.retry_dead(message_id)
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    """Delete dead messages older than ``--older-than``."""
+    app = load_app(args, check_plugins=False).app
+    count = anyio.run(_purge, app, time.time() - args.older_than)
+    print(f"{count} dead message{'' if count == 1 else 's'} deleted")
+    return 0
+
+
+async def _purge(app: WebhookApp, created_before: float) -> int:
+    await app.storage.open()
+    try:
+        dead = await app.storage.outbox_list("dead", ALL_MESSAGES)
+        old = [message for message in dead if message.created_at < created_before]
+        for message in old:
+            await app.storage.outbox_remove(message.id)
+        return len(old)
+    finally:
+        await app.storage.close()

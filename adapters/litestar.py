@@ -1,0 +1,210 @@
+"""The Litestar binding: ``create_app(webhook_app)`` returns a ``litestar.Litestar`` app.
+
+Webhook requests skip Litestar's request parsing and response building: a
+plain ASGI handler mounted at ``/api/plugin`` turns the ASGI scope into a
+``core.WebhookRequest`` and sends the core's response itself, so the
+per-request cost is the core's dispatch plus Litestar's routing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, cast
+from urllib.parse import unquote
+
+from litestar import Litestar, Response, asgi, get
+from litestar.enums import ScopeType
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from core import WebhookApp, WebhookRequest, WebhookResponse
+from core.routing import WEBHOOK_PREFIX, split_webhook_path
+
+from .common import (
+    CLOSE_DELAY,
+    HEALTH_PATH,
+    PLUGINS_PATH,
+    client_disconnected,
+    discards_rest,
+    health_response,
+    not_found_response,
+    plugins_response,
+)
+
+if TYPE_CHECKING:
+    from litestar.types import HTTPReceiveMessage, HTTPScope, Receive, Scope, Send
+
+__all__ = ["create_app"]
+
+_MOUNT_PATH = WEBHOOK_PREFIX.rstrip("/")
+# Statuses whose responses carry no body and no Content-Length (RFC 9110, section 8.6).
+_BODILESS_STATUSES = frozenset({204, 304})
+# WebSocket close code 1008 (policy violation, RFC 6455): webhooks are plain HTTP.
+_WS_POLICY_VIOLATION = 1008
+
+
+def create_app(webhook_app: WebhookApp) -> Litestar:
+    """Build a Litestar app serving ``webhook_app``'s endpoints and service routes.
+
+    The core app starts and stops in the Litestar lifespan. Litestar's own
+    ``request_max_body_size`` is off: the core enforces each endpoint's limit
+    while the body streams.
+    """
+
+    async def webhook(scope: Scope, receive: Receive, send: Send) -> None:
+        await _serve_webhook(webhook_app, scope, receive, send)
+
+    def run_core(app: Litestar) -> AbstractAsyncContextManager[WebhookApp]:
+        return webhook_app.running()
+
+    @get(HEALTH_PATH, sync_to_thread=False)
+    def health() -> Response[bytes]:
+        return _service_response(health_response(webhook_app))
+
+    @get(PLUGINS_PATH, sync_to_thread=False)
+    def plugins() -> Response[bytes]:
+        return _service_response(plugins_response(webhook_app))
+
+    mount = asgi(_MOUNT_PATH, is_mount=True, copy_scope=False)(webhook)
+    return Litestar(
+        route_handlers=[mount, health, plugins],
+        lifespan=[run_core],
+        request_max_body_size=None,
+        openapi_config=None,
+        logging_config=None,
+    )
+
+
+def _service_response(response: WebhookResponse) -> Response[bytes]:
+    """Convert a JSON response of a service route for a Litestar route handler."""
+    assert response.content_type is not None
+    return Response(
+        response.body,
+        status_code=response.status,
+        headers=response.headers,
+        media_type=response.content_type,
+    )
+
+
+async def _serve_webhook(app: WebhookApp, scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != ScopeType.HTTP:
+        await send({"type": "websocket.close", "code": _WS_POLICY_VIOLATION, "reason": ""})
+        return
+    raw_path, url_path = _original_path(scope)
+    target = split_webhook_path(url_path)
+    if target is None:
+        await _send_response(send, not_found_response(), close=False)
+        return
+
+    headers = CIMultiDictProxy(
+        CIMultiDict(
+            [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
+        )
+    )
+    query = scope["query_string"].decode("latin-1")
+    client = scope.get("client")
+    method = scope["method"]
+    body = _RequestBody(receive, headers, method, url_path, client[0] if client else None)
+    request = WebhookRequest(
+        method,
+        target[0],
+        target[1],
+        headers=headers,
+        query=query,
+        body=body.stream() if body.expected else b"",
+        client=body.client,
+        url=f"{raw_path}?{query}" if query else raw_path,
+    )
+    response = await app.handle(request)
+    await _send_response(send, response, close=body.must_close(response.status))
+
+
+def _original_path(scope: HTTPScope) -> tuple[str, str]:
+    """Return the request path as sent and decoded, before the mount cut ``/api/plugin`` off."""
+    raw_path = scope.get("raw_path")
+    if raw_path is None:
+        # NOTE: without raw_path (an ASGI server that omits it) the mount's
+        # rewritten path is used; it carries a trailing slash the core ignores.
+        path = _MOUNT_PATH + scope["path"]
+        return path, path
+    sent = raw_path.decode("latin-1")
+    return sent, unquote(sent) if "%" in sent else sent
+
+
+class _RequestBody:
+    """Streams the body from ASGI ``receive`` and tracks how much of it arrived."""
+
+    __slots__ = (
+        "client",
+        "complete",
+        "declared",
+        "expected",
+        "method",
+        "path",
+        "receive",
+        "received",
+    )
+
+    def __init__(
+        self,
+        receive: Receive,
+        headers: CIMultiDictProxy[str],
+        method: str,
+        path: str,
+        client: str | None,
+    ) -> None:
+        self.receive = receive
+        self.method = method
+        self.path = path
+        self.client = client
+        length = headers.get("Content-Length")
+        self.declared = int(length) if length is not None and length.isdigit() else None
+        self.expected = bool(self.declared) or "Transfer-Encoding" in headers
+        self.complete = not self.expected
+        self.received = 0
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        while not self.complete:
+            message = cast("HTTPReceiveMessage", await self.receive())
+            if message["type"] == "http.disconnect":
+                raise client_disconnected(self.method, self.path, self.client, self.received)
+            chunk = message.get("body", b"")
+            self.received += len(chunk)
+            self.complete = not message.get("more_body", False)
+            if chunk:
+                yield chunk
+
+    def must_close(self, status: int) -> bool:
+        """Return whether to close the connection instead of letting uvicorn drop the rest.
+
+        Uvicorn reads and drops an unread body to keep the connection open.
+        """
+        return not self.complete and not discards_rest(status, self.declared, self.received)
+
+
+async def _send_response(send: Send, response: WebhookResponse, *, close: bool) -> None:
+    content_type = response.content_type
+    headers: list[tuple[bytes, bytes]] = []
+    for name, value in response.headers.items():
+        lower = name.lower()
+        if lower == "content-length" or (content_type is not None and lower == "content-type"):
+            continue
+        # UTF-8 for values outside Latin-1, as aiohttp encodes them.
+        headers.append((lower.encode("latin-1"), value.encode()))
+    if content_type is not None:
+        headers.append((b"content-type", content_type.encode("latin-1")))
+    if response.status >= 200 and response.status not in _BODILESS_STATUSES:
+        headers.append((b"content-length", str(len(response.body)).encode("latin-1")))
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    if close:
+        # The response is complete after this message (Content-Length), but
+        # uvicorn closes only after the last one: the pause lets the client
+        # read the response before the close resets the connection.
+        await send({"type": "http.response.body", "body": response.body, "more_body": True})
+        await asyncio.sleep(CLOSE_DELAY)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    await send({"type": "http.response.body", "body": response.body, "more_body": False})

@@ -1,0 +1,421 @@
+"""The ``plughook`` command line, run as a user runs it: ``python -m adapters`` in a subprocess.
+
+The plugin is ``tests/cli_plugin.py``, loaded with ``--plugin tests.cli_plugin``
+and ``--no-entry-points``, so these tests do not depend on the bundled plugins
+except where the example config is checked against them.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib.metadata
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_ARGS = ("--plugin", "tests.cli_plugin", "--no-entry-points")
+BUNDLED_PLUGIN_ARGS = (
+    "--plugin", "plugins.github_notifier", "--plugin", "plugins.monitor_alert",
+    "--plugin", "plugins.file_upload", "--plugin", "plugins.long_process",
+    "--plugin", "plugins.status", "--no-entry-points",
+)
+# Seconds a command may take; start-up imports take about one.
+COMMAND_TIMEOUT = 60
+ERROR_PREFIX = "plughook: error: "
+# Only servers this test started on loopback are contacted, never through a proxy.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_WEBHOOK_SECRET")}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m adapters ARGS`` to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "adapters", *args],
+        cwd=cwd, env=env or _env(), capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+
+
+def write_config(directory: Path, text: str = "", name: str = "plughook.toml") -> Path:
+    """Write a config whose data_dir is inside ``directory``, plus ``text``."""
+    path = directory / name
+    data_dir = (directory / "data").as_posix()
+    path.write_text(f'data_dir = "{data_dir}"\nlog_level = "INFO"\n{text}', encoding="utf-8")
+    return path
+
+
+def http(method: str, url: str, body: bytes | None = None) -> tuple[int, Any]:
+    """Send one request to a server this test started; return status and JSON body."""
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with OPENER.open(request, timeout=COMMAND_TIMEOUT) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """Check exit status 2 and a single ``plughook: error:`` line containing ``fragments``."""
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(ERROR_PREFIX)
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+# Serving.
+
+
+class ServeProcess:
+    """A running ``plughook serve``; stdout is read for the banner, stderr goes to a file."""
+
+    def __init__(self, args: Sequence[str], stderr_path: Path) -> None:
+        self.stderr_path = stderr_path
+        self._stderr = stderr_path.open("w", encoding="utf-8")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "adapters", "serve", *args],
+            cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+        )
+
+    def read_banner(self, endpoint_count: int) -> list[str]:
+        """Return the banner lines: the address line, ``endpoints:`` and one per endpoint."""
+        assert self.process.stdout is not None
+        lines = []
+        for _ in range(2 + endpoint_count):
+            line = self.process.stdout.readline()
+            assert line, f"serve exited early:\n{self.stderr()}"
+            lines.append(line.rstrip("\n"))
+        return lines
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8")
+
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> None:
+        """Wait until ``text`` appears in the server's stderr."""
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr():
+            assert time.monotonic() < deadline, f"no {text!r} in:\n{self.stderr()}"
+            time.sleep(0.02)
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=COMMAND_TIMEOUT)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self._stderr.close()
+
+
+@contextmanager
+def serving(args: Sequence[str], stderr_path: Path) -> Iterator[ServeProcess]:
+    server = ServeProcess(args, stderr_path)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def base_url_of(banner: list[str]) -> str:
+    """Return the listening address from the first banner line."""
+    match = re.search(r" on (http://127\.0\.0\.1:\d+) ", banner[0])
+    assert match, banner
+    return match.group(1)
+
+
+def wait_healthy(base_url: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if http("GET", f"{base_url}/healthz") == (200, {"status": "ok"}):
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "server never reported healthy"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("adapter", ["aiohttp", "litestar"])
+def test_serve_answers_then_stops_gracefully(adapter: str, tmp_path: Path) -> None:
+    # The file names the other adapter and port 1: the flags must win.
+    other = "litestar" if adapter == "aiohttp" else "aiohttp"
+    config = write_config(
+        tmp_path,
+        f'[server]\nadapter = "{other}"\nport = 1\n[plugins.cli-test]\nGREETING = "hi there"\n',
+    )
+    args = ["--config", str(config), "--adapter", adapter, "--port", "0", *PLUGIN_ARGS]
+
+    with serving(args, tmp_path / "stderr.txt") as server:
+        banner = server.read_banner(endpoint_count=2)
+        assert banner[0].startswith(f"plughook: serving with {adapter} on ")
+        base_url = base_url_of(banner)
+        echo_url = f"{base_url}/api/plugin/cli-test/webhook/echo"
+        assert banner[1] == "endpoints:"
+        assert banner[2].split() == ["POST", echo_url, "(cli-test)"]
+        wait_healthy(base_url)
+
+        echo = http("POST", echo_url, b"ping")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            slow_url = f"{base_url}/api/plugin/cli-test/webhook/slow?seconds=1"
+            slow = pool.submit(http, "POST", slow_url)
+            server.wait_for_log("slow request started")
+            status = server.stop(signal.SIGTERM)
+            in_flight = slow.result(timeout=COMMAND_TIMEOUT)
+        stderr = server.stderr()
+
+    assert echo == (200, {"greeting": "hi there", "body": "ping"})
+    assert in_flight == (200, {"slept": 1.0})
+    assert status == 0
+    assert "received SIGTERM; shutting down" in stderr
+    assert "plughook app stopped" in stderr
+    assert "Traceback" not in stderr
+    assert (tmp_path / "data" / "plughook.sqlite3").exists()
+
+
+def test_serve_stops_on_sigint(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    args = ["--config", str(config), "--port", "0", *PLUGIN_ARGS]
+
+    with serving(args, tmp_path / "stderr.txt") as server:
+        base_url = base_url_of(server.read_banner(endpoint_count=2))
+        wait_healthy(base_url)
+        status = server.stop(signal.SIGINT)
+        stderr = server.stderr()
+
+    assert status == 0
+    assert "received SIGINT; shutting down" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_serve_log_line_format(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    args = ["--config", str(config), "--port", "0", *PLUGIN_ARGS]
+
+    with serving(args, tmp_path / "stderr.txt") as server:
+        server.read_banner(endpoint_count=2)
+        server.stop()
+        lines = server.stderr().splitlines()
+
+    started = [line for line in lines if "plughook app started" in line]
+    assert len(started) == 1
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO plughook: plughook app started .*", started[0]
+    )
+
+
+# Endpoint listing.
+
+
+def test_endpoints_use_public_url(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[server]\npublic_url = "https://bot.example.com/hooks"\n')
+
+    result = run_cli("endpoints", "--config", str(config), *PLUGIN_ARGS)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "POST  https://bot.example.com/hooks/api/plugin/cli-test/webhook/echo  (cli-test)",
+        "POST  https://bot.example.com/hooks/api/plugin/cli-test/webhook/slow  (cli-test)",
+    ]
+
+
+def test_endpoints_without_config_use_defaults(tmp_path: Path) -> None:
+    result = run_cli("endpoints", *PLUGIN_ARGS, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "http://127.0.0.1:8021/api/plugin/cli-test/webhook/echo" in result.stdout
+
+
+def test_endpoints_read_config_in_working_directory(tmp_path: Path) -> None:
+    write_config(tmp_path, '[server]\nhost = "0.0.0.0"\nport = 9000\n')
+
+    result = run_cli("endpoints", *PLUGIN_ARGS, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "http://127.0.0.1:9000/api/plugin/cli-test/webhook/echo" in result.stdout
+
+
+
+
+def test_entry_point_plugins_loaded_by_default() -> None:
+    names = {entry.name for entry in importlib.metadata.entry_points(group="plughook.plugins")}
+    # `pip install -e .` registers the bundled plugins, as the README and CI do.
+    assert names, "plughook is not installed: run pip install -e '.[dev]' first"
+
+    result = run_cli("endpoints", "--plugin", "tests.cli_plugin")
+
+    assert result.returncode == 0, result.stderr
+    listed = set(re.findall(r"\(([^)]+)\)$", result.stdout, flags=re.MULTILINE))
+    assert listed == names | {"cli-test"}
+
+
+# Config checking.
+
+
+def test_check_config_lists_problems_with_keys(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        '[server]\nadapter = "tornado"\n[plugins.cli-test]\nGREETING = 5\nCOLOUR = "red"\n',
+    )
+
+    result = run_cli("check-config", "--config", str(config), *PLUGIN_ARGS)
+
+    assert result.returncode == 1
+    assert f"{config}: server.adapter: unknown adapter 'tornado'" in result.stdout
+    assert f"{config}: plugins.cli-test.GREETING: expected str, got int" in result.stdout
+    assert f"{config}: plugins.cli-test.COLOUR: unknown setting" in result.stdout
+    assert result.stdout.splitlines()[-1] == "3 problems found"
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_ok(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[plugins.cli-test]\nGREETING = "hey"\n')
+
+    result = run_cli("check-config", "--config", str(config), *PLUGIN_ARGS)
+
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines() == [
+        f"{config}: OK, settings and 1 plugin configs are valid"
+    ]
+
+
+def test_check_config_missing_env_variable(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[plugins.cli-test]\nTOKEN = "${CLI_TEST_TOKEN}"\n')
+
+    result = run_cli("check-config", "--config", str(config), *PLUGIN_ARGS)
+
+    assert result.returncode == 1
+    assert (
+        f"{config}: plugins.cli-test.TOKEN: environment variable CLI_TEST_TOKEN is not set"
+        in result.stdout
+    )
+
+
+def test_example_config_valid_for_bundled_plugins() -> None:
+    env = _env(GITHUB_WEBHOOK_SECRET="example-secret")
+
+    result = run_cli(
+        "check-config", "--config", "plughook.example.toml", *BUNDLED_PLUGIN_ARGS, env=env
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 plugin configs are valid" in result.stdout
+
+
+def test_example_config_needs_github_secret() -> None:
+    result = run_cli("check-config", "--config", "plughook.example.toml", *BUNDLED_PLUGIN_ARGS)
+
+    assert result.returncode == 1
+    assert (
+        "plugins.github-notifier.WEBHOOK_SECRET: environment variable GITHUB_WEBHOOK_SECRET "
+        "is not set" in result.stdout
+    )
+
+
+# Errors: one line, status 2, no traceback.
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.toml"
+
+    result = run_cli("serve", "--config", str(missing), *PLUGIN_ARGS)
+
+    assert_one_error_line(result, f"config file '{missing}' not found", "--config")
+
+
+def test_malformed_config_file(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "[server\nport = 1\n")
+
+    result = run_cli("endpoints", "--config", str(config), *PLUGIN_ARGS)
+
+    assert_one_error_line(result, f"config file '{config}' is not valid TOML", "line 3")
+
+
+def test_unknown_adapter_flag(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+
+    result = run_cli("serve", "--config", str(config), "--adapter", "tornado", *PLUGIN_ARGS)
+
+    assert_one_error_line(result, "--adapter", "'tornado'", "aiohttp, litestar")
+
+
+def test_unknown_adapter_in_file(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[server]\nadapter = "tornado"\n')
+
+    result = run_cli("serve", "--config", str(config), *PLUGIN_ARGS)
+
+    assert_one_error_line(result, "server.adapter", "'tornado'", "aiohttp, litestar")
+
+
+def test_plugin_module_import_fails(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+
+    result = run_cli("serve", "--config", str(config), "--plugin", "tests.no_such_plugin",
+                     "--no-entry-points")
+
+    assert_one_error_line(result, "'tests.no_such_plugin'", "ModuleNotFoundError", "--plugin")
+
+
+def test_plugin_module_without_plugin(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+
+    result = run_cli("endpoints", "--config", str(config), "--plugin", "tests.servers",
+                     "--no-entry-points")
+
+    assert_one_error_line(result, "'tests.servers'", "'plugin'")
+
+
+def test_port_out_of_range(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+
+    result = run_cli("serve", "--config", str(config), "--port", "70000", *PLUGIN_ARGS)
+
+    assert_one_error_line(result, "--port", "70000", "0-65535")
+
+
+def test_busy_port(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+
+        result = run_cli("serve", "--config", str(config), "--port", str(port), *PLUGIN_ARGS)
+
+    assert_one_error_line(result, f"127.0.0.1:{port}", "in use", "--port")
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+
+    result = run_cli("serve", "--config", str(config), "--plugin", "tests.no_such_plugin",
+                     "--no-entry-points", "--debug")
+
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(ERROR_PREFIX)
