@@ -52,7 +52,7 @@ class ChannelRouter:
         channel = self.channels.get(platform)
         if channel is not None:
             return channel
-        if self._warn_fallback and platform not in self._warned:
+        if self._warn_fallback and platform != self.default.name and platform not in self._warned:
             self._warned.add(platform)
             logger.warning(
                 "no [channels.%s] configured; messages to %s chats go to the %s channel",
