@@ -14,7 +14,7 @@ from core import WebhookApp
 from core.records import DeliveryRecord
 
 from ..loading import CommandError
-from . import load_app
+from . import common_parser, load_app
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -37,9 +37,13 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     # --plugin names a plugin to filter by here, replacing the common option
-    # that loads a plugin module; listing needs no plugin code.
+    # that loads a plugin module; listing needs no plugin code. Resolving the
+    # conflict edits the parent's actions, so the parent is a fresh copy.
     listing = actions.add_parser(
-        "list", parents=[common], conflict_handler="resolve", help="list recent deliveries"
+        "list",
+        parents=[common_parser()],
+        conflict_handler="resolve",
+        help="list recent deliveries",
     )
     listing.add_argument(
         "--plugin", dest="plugin_name", metavar="NAME", help="only deliveries to this plugin"

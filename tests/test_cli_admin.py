@@ -1,0 +1,203 @@
+"""The delivery-log, outbox and channel commands, run as real subprocesses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from core import WebhookApp
+from core.records import OutboxMessage
+from core.sqlite import SQLiteStorage
+from tests.standins.onebot import OneBotStandIn
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN_ARGS = ("--plugin", "tests.cli_plugin", "--no-entry-points")
+ERROR_PREFIX = "plughook: error: "
+
+
+def write_config(folder: Path, text: str = "") -> Path:
+    config = folder / "plughook.toml"
+    config.write_text(f'data_dir = "{(folder / "data").as_posix()}"\nlog_level = "WARNING"\n{text}')
+    return config
+
+
+async def plughook(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m adapters ARGS`` without blocking the test's event loop."""
+    completed = await anyio.run_process(
+        [sys.executable, "-m", "adapters", *args], cwd=ROOT, check=False
+    )
+    return subprocess.CompletedProcess(
+        completed.args, completed.returncode, completed.stdout.decode(), completed.stderr.decode()
+    )
+
+
+async def record_echo_delivery(folder: Path) -> str:
+    """Send one request to the CLI test plugin in-process; return its delivery-record id."""
+    from core import WebhookRequest
+    from tests.cli_plugin import plugin
+
+    app = WebhookApp([plugin], data_dir=folder / "data")
+    async with app.running():
+        request = WebhookRequest(
+            "POST",
+            "cli-test",
+            "/echo",
+            body=b"first run",
+            headers={"Authorization": "Bearer hidden-token", "X-GitHub-Delivery": "gh-1"},
+        )
+        await app.handle(request)
+        await app.writer.flush()
+        [record] = await app.storage.deliveries_list(None, None, 10)
+    return record.id
+
+
+async def add_messages(folder: Path, *messages: OutboxMessage) -> None:
+    storage = SQLiteStorage(folder / "data" / "plughook.sqlite3")
+    await storage.open()
+    for message in messages:
+        await storage.outbox_add(message)
+    await storage.close()
+
+
+async def test_deliveries_list_shows_record(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path)
+    result = await plughook("deliveries", "list", "--config", str(config), "--plugin", "cli-test")
+    assert result.returncode == 0, result.stderr
+    assert record_id in result.stdout
+    assert "cli-test/echo" in result.stdout
+
+
+async def test_deliveries_list_filters_by_status(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    await record_echo_delivery(tmp_path)
+    result = await plughook(
+        "deliveries", "list", "--config", str(config), "--status", "5xx", "--plugin", "cli-test"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "no deliveries recorded"
+
+
+async def test_deliveries_show_redacts_token(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path)
+    result = await plughook("deliveries", "show", record_id, "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert "Authorization: [redacted]" in result.stdout
+    assert "hidden-token" not in result.stdout
+    assert "first run" in result.stdout
+
+
+async def test_deliveries_replay_records_new_attempt(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path)
+    result = await plughook(
+        "deliveries", "replay", record_id, "--config", str(config), *PLUGIN_ARGS
+    )
+    listing = await plughook("deliveries", "list", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert f"replayed {record_id}: status 200" in result.stdout
+    assert f"replay of {record_id}" in listing.stdout
+
+
+async def test_deliveries_show_unknown_id_is_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = await plughook("deliveries", "show", "nope", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 2
+    assert result.stderr.startswith(ERROR_PREFIX + "no delivery record 'nope'")
+    assert "Traceback" not in result.stderr
+
+
+async def test_outbox_list_retry_and_purge(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    old = time.time() - 10 * 86400
+    dead = OutboxMessage(
+        "dead-1",
+        "console-ops",
+        "failed twice",
+        old,
+        state="dead",
+        attempts=12,
+        last_error="HTTP 500",
+    )
+    stale = OutboxMessage("dead-2", "console-ops", "very old", old, state="dead")
+    pending = OutboxMessage("pending-1", "console-ops", "waiting", time.time())
+    await add_messages(tmp_path, dead, stale, pending)
+    common = ("--config", str(config), *PLUGIN_ARGS)
+
+    listed = await plughook("outbox", "list", "--state", "dead", *common)
+    retried = await plughook("outbox", "retry", "dead-1", *common)
+    purged = await plughook("outbox", "purge", "--dead", "--older-than", "7d", *common)
+    remaining = await plughook("outbox", "list", *common)
+
+    assert "dead-1" in listed.stdout
+    assert "last error: HTTP 500" in listed.stdout
+    assert "pending-1" not in listed.stdout
+    assert retried.stdout.strip() == "1 dead message moved back to pending"
+    assert purged.stdout.strip() == "1 dead message deleted"
+    assert "dead-2" not in remaining.stdout
+    assert "dead-1  pending" in remaining.stdout
+
+
+async def test_outbox_retry_unknown_id_is_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = await plughook("outbox", "retry", "missing", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 2
+    assert "no dead message 'missing'" in result.stderr
+
+
+async def test_outbox_purge_rejects_bad_age(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = await plughook(
+        "outbox", "purge", "--dead", "--older-than", "week", "--config", str(config)
+    )
+    assert result.returncode == 2
+    assert "invalid age 'week'" in result.stderr
+
+
+async def test_channels_test_delivers_to_onebot(tmp_path: Path) -> None:
+    async with OneBotStandIn(token="cli-token") as standin:
+        config = write_config(
+            tmp_path,
+            f'[channels.onebot_v11]\napi_url = "{standin.url}"\naccess_token = "cli-token"\n',
+        )
+        result = await plughook(
+            "channels",
+            "test",
+            "onebot_v11-group_42",
+            "你好 [CQ:at,qq=all]",
+            "--config",
+            str(config),
+            *PLUGIN_ARGS,
+        )
+    assert result.returncode == 0, result.stderr
+    assert "delivered to onebot_v11-group_42 through channel onebot_v11" in result.stdout
+    assert [m.texts for m in standin.messages] == [["你好 [CQ:at,qq=all]"]]
+
+
+async def test_channels_test_reports_wrong_token(tmp_path: Path) -> None:
+    async with OneBotStandIn(token="right-token") as standin:
+        config = write_config(
+            tmp_path,
+            f'[channels.onebot_v11]\napi_url = "{standin.url}"\naccess_token = "wrong-token"\n',
+        )
+        result = await plughook(
+            "channels", "test", "onebot_v11-group_42", "hi", "--config", str(config), *PLUGIN_ARGS
+        )
+    assert result.returncode == 1
+    assert "configuration error" in result.stdout
+    assert "wrong-token" not in result.stdout + result.stderr
+
+
+async def test_channels_test_rejects_bad_chat_key(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = await plughook("channels", "test", "nodash", "hi", "--config", str(config))
+    assert result.returncode == 2
+    assert "invalid chat key 'nodash'" in result.stderr
