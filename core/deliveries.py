@@ -98,7 +98,8 @@ class DeliveryLog:
         """Claim a delivery id; return the answer for a duplicate, or None to process it."""
         if request.replay:
             return None
-        result = await self._app.storage.dedupe_claim(key, self._app.clock())
+        timeout = self._app.settings.deliveries.claim_timeout
+        result = await self._app.storage.dedupe_claim(key, self._app.clock(), timeout)
         if result == "claimed":
             return None
         if result == "duplicate":

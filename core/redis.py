@@ -506,9 +506,11 @@ class RedisStorage(Storage):
         return int(await self._conn().client.zcard(self._key("outbox", state)))
 
     # Duplicate detection of deliveries.
-    async def dedupe_claim(self, key: str, now: float) -> ClaimResult:
-        deadline = now + IN_PROGRESS_TTL
-        args: list[EncodableT] = [now, deadline, _milliseconds(IN_PROGRESS_TTL)]
+    async def dedupe_claim(
+        self, key: str, now: float, claim_for: float = IN_PROGRESS_TTL
+    ) -> ClaimResult:
+        deadline = now + claim_for
+        args: list[EncodableT] = [now, deadline, _milliseconds(claim_for)]
         result = await self._conn().dedupe_claim(keys=[self._key("dedupe", key)], args=args)
         return cast(ClaimResult, _text(result))
 

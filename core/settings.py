@@ -77,6 +77,9 @@ class DeliverySettings:
     # Bodies are recorded up to this many bytes, the rest is cut.
     max_body_bytes: int = 64 * 1024
     dedupe_window_hours: float = 72.0
+    # Seconds a delivery id stays claimed by a handler that never finished (its
+    # instance died); a redelivery of that id meanwhile gets 409.
+    claim_timeout: float = 600.0
     # Extra header names (beyond Authorization, cookies and signature headers)
     # whose values are never recorded.
     redact_headers: list[str] = attrs.field(factory=list)

@@ -313,7 +313,9 @@ class SQLiteStorage(Storage):
         return int(rows[0][0])
 
     # Duplicate detection.
-    async def dedupe_claim(self, key: str, now: float) -> ClaimResult:
+    async def dedupe_claim(
+        self, key: str, now: float, claim_for: float = IN_PROGRESS_TTL
+    ) -> ClaimResult:
         def run() -> ClaimResult:
             db = self._main.db()
             with db:
@@ -323,9 +325,7 @@ class SQLiteStorage(Storage):
                 ).fetchone()
                 if row is not None and row[1] > now:
                     return "duplicate" if row[0] else "in_progress"
-                db.execute(
-                    "INSERT OR REPLACE INTO dedupe VALUES (?, 0, ?)", (key, now + IN_PROGRESS_TTL)
-                )
+                db.execute("INSERT OR REPLACE INTO dedupe VALUES (?, 0, ?)", (key, now + claim_for))
                 return "claimed"
 
         return await self._main.run(run)

@@ -100,8 +100,14 @@ class Storage(abc.ABC):
 
     # Duplicate detection of deliveries.
     @abc.abstractmethod
-    async def dedupe_claim(self, key: str, now: float) -> ClaimResult:
-        """Claim ``key`` for processing unless it succeeded before or is being processed."""
+    async def dedupe_claim(
+        self, key: str, now: float, claim_for: float = IN_PROGRESS_TTL
+    ) -> ClaimResult:
+        """Claim ``key`` for processing unless it succeeded before or is being processed.
+
+        A claim whose processing never settles (the instance died) lapses after
+        ``claim_for`` seconds, so a redelivery is processed then.
+        """
 
     @abc.abstractmethod
     async def dedupe_complete(self, key: str, now: float, window: float) -> None:
@@ -214,11 +220,13 @@ class MemoryStorage(Storage):
     async def outbox_count(self, state: OutboxState) -> int:
         return sum(1 for m in self.outbox.values() if m.state == state)
 
-    async def dedupe_claim(self, key: str, now: float) -> ClaimResult:
+    async def dedupe_claim(
+        self, key: str, now: float, claim_for: float = IN_PROGRESS_TTL
+    ) -> ClaimResult:
         entry = self.dedupe.get(key)
         if entry is not None and entry.expires_at > now:
             return "duplicate" if entry.done else "in_progress"
-        self.dedupe[key] = _DedupeEntry(False, now + IN_PROGRESS_TTL)
+        self.dedupe[key] = _DedupeEntry(False, now + claim_for)
         return "claimed"
 
     async def dedupe_complete(self, key: str, now: float, window: float) -> None:
