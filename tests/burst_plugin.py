@@ -22,3 +22,11 @@ async def burst(request: WebhookRequest) -> dict[str, Any]:
         chat = 1000 + number % chats
         await message.send_text(f"onebot_v11-group_{chat}", f"{prefix}:{number}")
     return {"queued": count}
+
+
+@plugin.mount_webhook("/event", methods=["POST"], delivery_id_header="X-Delivery")
+async def event(request: WebhookRequest) -> dict[str, Any]:
+    """Send one message ``event:<delivery id>`` to the group the request names."""
+    group = int(request.query.get("group", "1000"))
+    await message.send_text(f"onebot_v11-group_{group}", f"event:{request.delivery_id}")
+    return {"status": "sent"}
