@@ -70,8 +70,11 @@ __all__ = [
     "GrafanaVerifier",
     "HmacVerifier",
     "InvalidSecret",
+    "InvalidToken",
     "MalformedSignature",
+    "MalformedToken",
     "MissingSignature",
+    "MissingToken",
     "SignatureError",
     "SignatureMismatch",
     "SignatureVerifier",
@@ -177,6 +180,24 @@ class SignatureMismatch(SignatureError):
     """Raised when no configured secret produces a received signature or token."""
 
     reason = "signature mismatch"
+
+
+class MissingToken(MissingSignature):
+    """Raised when a shared-token header (bearer, GitLab) is absent or empty."""
+
+    reason = "missing token"
+
+
+class MalformedToken(MalformedSignature):
+    """Raised when ``Authorization`` does not hold ``Bearer <token>``."""
+
+    reason = "malformed token"
+
+
+class InvalidToken(SignatureMismatch):
+    """Raised when a shared token matches no configured secret."""
+
+    reason = "invalid token"
 
 
 class TimestampOutOfTolerance(SignatureError):
@@ -595,7 +616,7 @@ def verify_gitea(body: bytes, headers: Mapping[str, str], secrets: Secrets) -> N
 
 
 def _check_token(token: str, keys: list[bytes]) -> None:
-    """Raise ``SignatureMismatch`` unless ``token`` equals a key.
+    """Raise ``InvalidToken`` unless ``token`` equals a key.
 
     Both sides are hashed first, so ``compare_digest`` always compares 32 bytes
     and its timing does not reveal the secret's length.
@@ -604,7 +625,7 @@ def _check_token(token: str, keys: list[bytes]) -> None:
     for key in keys:
         if hmac.compare_digest(received, hashlib.sha256(key).digest()):
             return
-    raise SignatureMismatch
+    raise InvalidToken
 
 
 def verify_bearer_token(
@@ -614,19 +635,19 @@ def verify_bearer_token(
 
     The ``Bearer`` scheme name is matched case-insensitively, as HTTP
     authentication scheme names are.
-    Another scheme, or ``Bearer`` without a token, raises ``MalformedSignature``.
+    Another scheme, or ``Bearer`` without a token, raises ``MalformedToken``.
     """
     keys = _secret_keys(secrets)
     value = _header(make_headers(headers), header)
     if value is None:
-        raise MissingSignature
+        raise MissingToken
 
     token = value
     if header.lower() == _AUTHORIZATION_HEADER.lower():
         scheme, _, token = value.partition(" ")
         token = token.strip()
         if scheme.lower() != _BEARER_SCHEME or not token:
-            raise MalformedSignature
+            raise MalformedToken
     _check_token(token, keys)
 
 

@@ -289,7 +289,7 @@ async def test_wrong_token_is_401(path: str) -> None:
     response, texts = await post_json(path, ALERTMANAGER,
                                       headers={"Authorization": "Bearer not-the-token"})
     assert response.status_code == 401
-    assert response.json() == {"error": "signature mismatch"}
+    assert response.json() == {"error": "invalid token"}
     assert texts == []
 
 
