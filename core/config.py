@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections.abc
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -39,9 +39,39 @@ class SettingInfo:
     secret: bool = False
 
 
-def setting(default: Any, *, title: str = "", description: str = "", secret: bool = False) -> Any:
-    """Declare a configuration field with its default; ``secret=True`` hides it in listings."""
+class SettingValueError(ValueError):
+    """Raised when a setting's value is not one of its allowed choices."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _one_of(choices: tuple[Any, ...]) -> Any:
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            allowed = ", ".join(repr(choice) for choice in choices)
+            msg = f"expected one of {allowed}, got {value!r}"
+            raise SettingValueError(attribute.name, msg)
+
+    return validate
+
+
+def setting(
+    default: Any,
+    *,
+    title: str = "",
+    description: str = "",
+    secret: bool = False,
+    choices: Sequence[Any] | None = None,
+) -> Any:
+    """Declare a configuration field with its default.
+
+    ``secret=True`` hides the value in listings and logs; ``choices`` lists
+    the only values allowed, checked when the app starts.
+    """
     info = SettingInfo(title, description, secret)
+    validator = _one_of(tuple(choices)) if choices is not None else None
     if isinstance(default, list | dict | set):
         factory = type(default)
         copy = default
@@ -49,8 +79,8 @@ def setting(default: Any, *, title: str = "", description: str = "", secret: boo
         def make() -> Any:
             return factory(copy)
 
-        return attrs.field(factory=make, metadata={_METADATA_KEY: info})
-    return attrs.field(default=default, metadata={_METADATA_KEY: info})
+        return attrs.field(factory=make, metadata={_METADATA_KEY: info}, validator=validator)
+    return attrs.field(default=default, metadata={_METADATA_KEY: info}, validator=validator)
 
 
 def _info(field: attrs.Attribute[Any]) -> SettingInfo:
@@ -130,6 +160,8 @@ config_converter = _make_converter()
 
 def _problems(error: BaseException, prefix: str, data: Any) -> list[tuple[str, str]]:
     """Flatten a cattrs error tree into ``(dotted key, message)`` pairs without values."""
+    if isinstance(error, SettingValueError):
+        return [(_join(prefix, error.field), str(error))]
     if isinstance(error, ForbiddenExtraKeysError):
         return [(_join(prefix, key), "unknown setting") for key in sorted(error.extra_fields)]
     if isinstance(error, ClassValidationError):

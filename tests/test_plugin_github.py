@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import ConfigError
 from core.testing import TestResponse, WebhookTestClient
 from plugins.github_notifier import plugin
 from plugins.github_notifier.formatting import format_event
@@ -518,10 +519,13 @@ async def test_long_message_truncated() -> None:
 
 
 @pytest.mark.anyio
-async def test_unknown_locale_falls_back_to_chinese() -> None:
-    texts = await texts_after("star", load("star/created.payload.json"),
-                              make_config(LOCALE="fr"))
-    assert texts == [EXPECTED_ZH["star/created.payload.json"]]
+async def test_unknown_locale_stops_start_up() -> None:
+    with pytest.raises(ConfigError) as caught:
+        async with WebhookTestClient([plugin], make_config(LOCALE="fr")):
+            pass  # pragma: no cover - start-up fails
+    assert caught.value.problems == [
+        ("plugins.github-notifier.LOCALE", "expected one of 'zh_CN', 'en', got 'fr'")
+    ]
 
 
 @pytest.mark.anyio

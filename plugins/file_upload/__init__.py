@@ -22,7 +22,7 @@ from core.config import setting
 from core.errors import BadRequest, PayloadTooLarge
 
 from .._chat import send_to_chats
-from .._i18n import resolve_locale
+from .._i18n import LOCALES, resolve_locale
 from .._text import format_size
 from .filenames import candidate_names, check_chat_directory, sanitize_filename
 from .messages import CATALOGUE
@@ -68,7 +68,9 @@ class UploadConfig:
         title="通知会话",
         description="Send a notice to the upload's chat when a file arrives",
     )
-    LOCALE: str = setting("zh_CN", title="语言", description="Notice language: zh_CN or en")
+    LOCALE: str = setting(
+        "zh_CN", title="语言", description="Notice language: zh_CN or en", choices=LOCALES
+    )
 
 
 def _config() -> UploadConfig:

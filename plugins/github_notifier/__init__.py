@@ -18,7 +18,7 @@ from core.config import setting
 from core.errors import BadRequest, UnsupportedMediaType
 
 from .._chat import send_to_chats
-from .._i18n import resolve_locale
+from .._i18n import LOCALES, resolve_locale
 from .._text import DEFAULT_MAX_MESSAGE_LENGTH, truncate_message
 from .filters import event_allowed, parse_list, ref_allowed
 from .formatting import format_event
@@ -68,7 +68,9 @@ class GitHubConfig:
         description="Comma-separated globs of branch names (main, release/*) whose pushes are "
         "notified; refs/tags/* admits tag pushes; empty admits every push",
     )
-    LOCALE: str = setting("zh_CN", title="语言", description="Chat text language: zh_CN or en")
+    LOCALE: str = setting(
+        "zh_CN", title="语言", description="Chat text language: zh_CN or en", choices=LOCALES
+    )
     MAX_MESSAGE_LENGTH: int = setting(
         DEFAULT_MAX_MESSAGE_LENGTH,
         title="消息长度上限",

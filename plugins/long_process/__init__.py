@@ -26,7 +26,7 @@ from core.errors import BadRequest, NotFound
 from core.tasks import task_to_dict
 
 from .._chat import send_to_chats
-from .._i18n import resolve_locale
+from .._i18n import LOCALES, resolve_locale
 from .._payload import make_strict_converter, structure_body
 from .messages import CATALOGUE
 
@@ -66,7 +66,9 @@ class LongProcessConfig:
         description="Chat keys (comma-separated) notified when a task completes; "
         "empty sends nothing",
     )
-    LOCALE: str = setting("zh_CN", title="语言", description="Notice language: zh_CN or en")
+    LOCALE: str = setting(
+        "zh_CN", title="语言", description="Notice language: zh_CN or en", choices=LOCALES
+    )
 
 
 def _config() -> LongProcessConfig:

@@ -25,7 +25,7 @@ from core.config import setting
 from core.errors import BadRequest
 
 from .._chat import send_to_chats
-from .._i18n import resolve_locale
+from .._i18n import LOCALES, resolve_locale
 from .._payload import structure_body
 from .._text import DEFAULT_MAX_MESSAGE_LENGTH, truncate_message
 from .formatting import Display, format_alert_group, format_generic_alert
@@ -64,6 +64,7 @@ class MonitorConfig:
         title="最低告警级别",
         description="critical, error, warning or info; alerts below it are dropped. Alertmanager "
         "and Grafana alerts take their level from the severity label",
+        choices=("critical", "error", "warning", "info"),
     )
     GRAFANA_SECRET: str = setting(
         "",
@@ -81,7 +82,9 @@ class MonitorConfig:
         title="Grafana 时间戳请求头",
         description="The contact point's HMAC timestamp header; empty when it sends none",
     )
-    LOCALE: str = setting("zh_CN", title="语言", description="Chat text language: zh_CN or en")
+    LOCALE: str = setting(
+        "zh_CN", title="语言", description="Chat text language: zh_CN or en", choices=LOCALES
+    )
     TIMEZONE: str = setting(
         "UTC", title="时区", description="IANA time zone of times in messages, e.g. Asia/Shanghai"
     )
