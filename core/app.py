@@ -161,6 +161,24 @@ class WebhookApp:
             raise ConfigError(problems)
         return configs
 
+    def unknown_plugin_tables(self) -> list[tuple[str, str]]:
+        """Return a problem for each ``[plugins.<name>]`` table of a plugin not loaded.
+
+        The app itself only warns about them, so that tests can share one
+        config between apps; the command line treats them as errors, since
+        there they are usually a misspelled plugin name.
+        """
+        loaded = ", ".join(sorted(self.plugins)) or "none"
+        return [
+            (
+                f"plugins.{name}",
+                f"no plugin named {name!r} is loaded (loaded plugins: {loaded}); "
+                "check the spelling or load it with --plugin MODULE",
+            )
+            for name in self._raw_config
+            if name not in self.plugins
+        ]
+
     def _channel_problems(self) -> list[tuple[str, str]]:
         try:
             self._build_channels()
@@ -230,6 +248,8 @@ class WebhookApp:
                 await channel.start()
                 channels_started.append(channel)
             await self._recover(interrupt_tasks=workers)
+            if workers:
+                self._warn_unconfigured_secrets()
             await task_group.__aenter__()
         except BaseException:
             for channel in channels_started:
@@ -262,6 +282,22 @@ class WebhookApp:
                     await channel.close()
                 await self.storage.close()
             logger.info("plughook app stopped")
+
+    def _warn_unconfigured_secrets(self) -> None:
+        """Log each endpoint that answers 503 until its verifier's secret is set."""
+        for endpoint in self.router.endpoints():
+            field = getattr(endpoint.verify, "secret_field", None)
+            if field is None or getattr(endpoint.verify, "allow_unsigned", False):
+                continue
+            config = self._configs.get(endpoint.plugin.name)
+            if not getattr(config, field, None):
+                logger.warning(
+                    "endpoint %s%s answers 503 until plugins.%s.%s is set",
+                    endpoint.plugin.name,
+                    endpoint.path,
+                    endpoint.plugin.name,
+                    field,
+                )
 
     async def _recover(self, *, interrupt_tasks: bool) -> None:
         # Without workers this process runs beside a server that owns the tasks.

@@ -201,3 +201,21 @@ async def test_channels_test_rejects_bad_chat_key(tmp_path: Path) -> None:
     result = await plughook("channels", "test", "nodash", "hi", "--config", str(config))
     assert result.returncode == 2
     assert "invalid chat key 'nodash'" in result.stderr
+
+
+async def test_check_config_rejects_unknown_plugin_table(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[plugins.cli-tset]\nGREETING = "hi"\n')
+    result = await plughook("check-config", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 1
+    assert "plugins.cli-tset: no plugin named 'cli-tset' is loaded" in result.stdout
+    assert "(loaded plugins: cli-test)" in result.stdout
+
+
+async def test_serve_rejects_unknown_plugin_table(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "[plugins.nope]\n")
+    result = await plughook("serve", "--config", str(config), "--port", "0", *PLUGIN_ARGS)
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 2
+    assert last_line.startswith(ERROR_PREFIX)
+    assert "plugins.nope: no plugin named 'nope' is loaded" in last_line
+    assert "Traceback" not in result.stderr

@@ -91,8 +91,11 @@ def load_app(
     plugins = load_plugins(args.plugin, entry_points=args.entry_points)
     app = build_app(settings, plugins, config)
     if check_plugins:
+        problems = app.unknown_plugin_tables()
         try:
             app.check_config()
         except ConfigError as exc:
-            raise problems_error(config, exc.problems) from exc
+            problems = exc.problems + problems
+        if problems:
+            raise problems_error(config, problems)
     return Loaded(config, app)

@@ -53,11 +53,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _app_problems(settings: Settings, plugins: list[Plugin]) -> list[tuple[str, str]]:
+    app = WebhookApp(plugins, settings=settings)
+    problems = app.unknown_plugin_tables()
     try:
-        WebhookApp(plugins, settings=settings).check_config()
+        app.check_config()
     except ConfigError as exc:
-        return exc.problems
-    return []
+        return exc.problems + problems
+    return problems
 
 
 def _known_level(level: str) -> str:
