@@ -27,22 +27,21 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import aiohttp
 import anyio
 import attrs
 import cattrs
 from yarl import URL
 
-from .channels import Channel, register_channel_kind, split_chat_key
-from .config import redacted_repr, setting, structure_config
-from .errors import ConfigError, DeliveryError
+from .bots import BotTableChannel, structure_bot_table
+from .channels import Channel, register_channel_kind
+from .config import redacted_repr, setting
+from .errors import DeliveryError
 from .http_channel import (
     MAX_QUOTED_BODY,
     HttpReply,
-    check_http_url,
-    check_limits,
+    parse_json_reply,
     parse_retry_after,
-    post_json,
+    post_json_redacted,
 )
 from .records import OutboxMessage
 
@@ -120,11 +119,14 @@ class _ErrorReply:
 _reply_converter = cattrs.Converter()
 
 
-class DiscordChannel(Channel):
+class DiscordChannel(BotTableChannel[DiscordOptions]):
     """Delivers messages to Discord channels through their webhooks.
 
     ``monotonic`` is the clock that times rate limit buckets.
     """
+
+    _kind = KIND
+    _bot_noun = "webhook"
 
     def __init__(
         self,
@@ -133,67 +135,26 @@ class DiscordChannel(Channel):
         *,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.name = name
-        self.max_length = options.max_length
-        self.min_interval = options.min_interval
-        self.rate_per_minute = options.rate_per_minute
-        self._options = options
+        super().__init__(name, options)
         self._monotonic = monotonic
         # Webhook name -> monotonic time its bucket has requests again.
         self._resume_at: dict[str, float] = {}
-        self._session: aiohttp.ClientSession | None = None
-
-    def __repr__(self) -> str:
-        return f"DiscordChannel(name={self.name!r}, options={self._options!r})"
-
-    async def start(self) -> None:
-        """Open the HTTP client session."""
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self._options.timeout)
-            self._session = aiohttp.ClientSession(timeout=timeout)
-
-    async def close(self) -> None:
-        """Close the HTTP client session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def send(self, message: OutboxMessage) -> None:
         """Post ``message`` through the webhook; raise ``DeliveryError`` unless it is accepted."""
-        if self._session is None:
-            msg = f"{KIND} channel {self.name!r} is not started; call start() before send()"
-            raise RuntimeError(msg)
+        session = self._started_session()
 
-        bot_name, bot = self._resolve_bot(message.chat_key)
-        sender = f"{KIND} channel {self.name!r}, webhook {bot_name!r}"
+        bot_name, bot, sender = self._resolve_bot(self._options.bots, message.chat_key)
         payload = {"content": message.text, "allowed_mentions": {"parse": []}}
         # A lone surrogate has no UTF-8 form; it becomes "?" rather than failing every attempt.
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8", "replace")
         url = str(URL(bot.webhook_url).update_query(wait="true"))
 
         await self._wait_for_bucket(bot_name, sender)
-        try:
-            reply = await post_json(self._session, url, body, {}, sender=sender)
-        except DeliveryError as exc:
-            raise _redacted(exc, _credential(bot)) from None
+        reply = await post_json_redacted(session, url, body, sender=sender, secret=_credential(bot))
         self._note_bucket(bot_name, reply.headers)
         self._check_reply(reply, bot_name, bot, sender)
         logger.info("%s delivered message %s to %s", sender, message.id, message.chat_key)
-
-    def _resolve_bot(self, chat_key: str) -> tuple[str, DiscordBot]:
-        try:
-            _, bot_name = split_chat_key(chat_key)
-        except (TypeError, ValueError) as exc:
-            raise DeliveryError(f"{KIND} channel {self.name!r}: {exc}", retryable=False) from None
-        bot = self._options.bots.get(bot_name)
-        if bot is None:
-            msg = (
-                f"{KIND} channel {self.name!r}: no webhook named {bot_name!r} for chat key "
-                f"{chat_key!r}; add a [channels.{self.name}.bots.{bot_name}] table "
-                f"with its webhook_url"
-            )
-            raise DeliveryError(msg, retryable=False, config_error=True)
-        return bot_name, bot
 
     async def _wait_for_bucket(self, bot_name: str, sender: str) -> None:
         """Wait until the webhook's bucket has requests left, as the last response reported."""
@@ -259,60 +220,19 @@ def _credential(bot: DiscordBot) -> str:
     return segments[-1] if segments else bot.webhook_url
 
 
-def _redacted(error: DeliveryError, secret: str) -> DeliveryError:
-    """Return a copy of ``error`` with ``secret`` masked in its message."""
-    text = str(error).replace(secret, "***") if secret else str(error)
-    return DeliveryError(
-        text,
-        retryable=error.retryable,
-        retry_after=error.retry_after,
-        config_error=error.config_error,
-        maybe_delivered=error.maybe_delivered,
-    )
-
-
 def _parse_error(body: bytes) -> _ErrorReply:
-    try:
-        data = json.loads(body)
-        if isinstance(data, dict):
-            return _reply_converter.structure(data, _ErrorReply)
-    except (ValueError, TypeError, cattrs.BaseValidationError):
-        pass
+    parsed = parse_json_reply(body, _reply_converter, _ErrorReply)
+    if parsed is not None:
+        return parsed
     text = body.decode("utf-8", "replace").strip()
     return _ErrorReply(message=text)
 
 
-def _structure_bots(table: Any, key: str) -> tuple[dict[str, DiscordBot], list[tuple[str, str]]]:
-    """Build the webhooks of a ``bots`` table; return them and the problems found."""
-    if not isinstance(table, Mapping) or not table:
-        example = 'bots = { alerts = { webhook_url = "https://discord.com/api/webhooks/…" } }'
-        return {}, [(key, f"expected a table of webhooks, for example {example}")]
-    bots: dict[str, DiscordBot] = {}
-    problems: list[tuple[str, str]] = []
-    for bot_name, values in table.items():
-        bot_key = f"{key}.{bot_name}"
-        try:
-            bot = structure_config(DiscordBot, values, bot_key)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        problems.extend(check_http_url(bot.webhook_url, f"{bot_key}.webhook_url"))
-        bots[str(bot_name)] = bot
-    return bots, problems
-
-
 def _discord_factory(name: str, options: Mapping[str, Any]) -> Channel:
-    key = f"channels.{name}"
-    table = dict(options)
-    bots, problems = _structure_bots(table.pop("bots", None), f"{key}.bots")
-    try:
-        parsed = structure_config(DiscordOptions, table, key)
-    except ConfigError as exc:
-        raise ConfigError(problems + exc.problems) from None
-
-    problems.extend(check_limits(parsed, key))
-    if problems:
-        raise ConfigError(problems)
+    example = 'bots = { alerts = { webhook_url = "https://discord.com/api/webhooks/…" } }'
+    parsed, bots = structure_bot_table(
+        DiscordOptions, DiscordBot, name, options, example=example, noun="webhooks"
+    )
     return DiscordChannel(name, attrs.evolve(parsed, bots=bots))
 
 

@@ -31,23 +31,22 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import aiohttp
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 from yarl import URL
 
-from .channels import Channel, register_channel_kind, split_chat_key
-from .config import redacted_repr, setting, structure_config
-from .errors import ConfigError, DeliveryError
+from .bots import BotTableChannel, structure_bot_table
+from .channels import Channel, register_channel_kind
+from .config import redacted_repr, setting
+from .errors import DeliveryError
 from .http_channel import (
     MAX_QUOTED_BODY,
     HttpReply,
-    check_http_url,
-    check_limits,
+    parse_json_reply,
     parse_retry_after,
-    post_json,
-    raise_for_http_status,
+    post_json_redacted,
+    raise_for_foreign_reply,
 )
 from .records import OutboxMessage
 
@@ -158,11 +157,14 @@ def _make_reply_converter() -> cattrs.Converter:
 _reply_converter = _make_reply_converter()
 
 
-class FeishuChannel(Channel):
+class FeishuChannel(BotTableChannel[FeishuOptions]):
     """Delivers messages to Feishu groups through their custom bots.
 
     ``clock`` returns the Unix time used for signature timestamps.
     """
+
+    _kind = KIND
+    _bot_noun = "bot"
 
     def __init__(
         self,
@@ -171,37 +173,14 @@ class FeishuChannel(Channel):
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.name = name
-        self.max_length = options.max_length
-        self.min_interval = options.min_interval
-        self.rate_per_minute = options.rate_per_minute
-        self._options = options
+        super().__init__(name, options)
         self._clock = clock
-        self._session: aiohttp.ClientSession | None = None
-
-    def __repr__(self) -> str:
-        return f"FeishuChannel(name={self.name!r}, options={self._options!r})"
-
-    async def start(self) -> None:
-        """Open the HTTP client session."""
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self._options.timeout)
-            self._session = aiohttp.ClientSession(timeout=timeout)
-
-    async def close(self) -> None:
-        """Close the HTTP client session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def send(self, message: OutboxMessage) -> None:
         """Post ``message`` as a text message; raise ``DeliveryError`` unless Feishu accepts it."""
-        if self._session is None:
-            msg = f"{KIND} channel {self.name!r} is not started; call start() before send()"
-            raise RuntimeError(msg)
+        session = self._started_session()
 
-        bot_name, bot = self._resolve_bot(message.chat_key)
-        sender = f"{KIND} channel {self.name!r}, bot {bot_name!r}"
+        bot_name, bot, sender = self._resolve_bot(self._options.bots, message.chat_key)
         body = self._body(bot, message.text)
         if len(body) > MAX_BODY_BYTES:
             msg = (
@@ -210,24 +189,11 @@ class FeishuChannel(Channel):
             )
             raise DeliveryError(msg, retryable=False)
 
-        reply = await self._post(self._session, bot, body, sender)
+        reply = await post_json_redacted(
+            session, bot.webhook_url, body, sender=sender, secret=_credential(bot)
+        )
         self._check_reply(reply, bot_name, bot, sender)
         logger.info("%s delivered message %s to %s", sender, message.id, message.chat_key)
-
-    def _resolve_bot(self, chat_key: str) -> tuple[str, FeishuBot]:
-        try:
-            _, bot_name = split_chat_key(chat_key)
-        except (TypeError, ValueError) as exc:
-            raise DeliveryError(f"{KIND} channel {self.name!r}: {exc}", retryable=False) from None
-        bot = self._options.bots.get(bot_name)
-        if bot is None:
-            msg = (
-                f"{KIND} channel {self.name!r}: no bot named {bot_name!r} for chat key "
-                f"{chat_key!r}; add a [channels.{self.name}.bots.{bot_name}] table "
-                f"with its webhook_url"
-            )
-            raise DeliveryError(msg, retryable=False, config_error=True)
-        return bot_name, bot
 
     def _body(self, bot: FeishuBot, text: str) -> bytes:
         payload: dict[str, Any] = {
@@ -241,24 +207,18 @@ class FeishuChannel(Channel):
         # A lone surrogate has no UTF-8 form; it becomes "?" rather than failing every attempt.
         return json.dumps(payload, ensure_ascii=False).encode("utf-8", "replace")
 
-    async def _post(
-        self, session: aiohttp.ClientSession, bot: FeishuBot, body: bytes, sender: str
-    ) -> HttpReply:
-        try:
-            return await post_json(session, bot.webhook_url, body, {}, sender=sender)
-        except DeliveryError as exc:
-            raise _redacted(exc, _credential(bot)) from None
-
     def _check_reply(self, reply: HttpReply, bot_name: str, bot: FeishuBot, sender: str) -> None:
         """Raise ``DeliveryError`` unless ``reply`` reports success."""
         settings = f"bots.{bot_name}.webhook_url"
         parsed = _parse_reply(reply.body)
         if parsed is None:
-            raise_for_http_status(
-                reply, sender=sender, credential_settings=settings, redact=_credential(bot)
+            raise_for_foreign_reply(
+                reply,
+                sender=sender,
+                expected="a Feishu bot response",
+                credential_settings=settings,
+                redact=_credential(bot),
             )
-            msg = f"{sender}: the response is not a Feishu bot response; check {settings}"
-            raise DeliveryError(msg, retryable=False, config_error=True)
 
         code = parsed.result
         if code == CODE_OK and 200 <= reply.status < 300:
@@ -302,60 +262,14 @@ def _credential(bot: FeishuBot) -> str:
     return segments[-1] if segments else bot.webhook_url
 
 
-def _redacted(error: DeliveryError, secret: str) -> DeliveryError:
-    """Return a copy of ``error`` with ``secret`` masked in its message."""
-    text = str(error).replace(secret, "***") if secret else str(error)
-    return DeliveryError(
-        text,
-        retryable=error.retryable,
-        retry_after=error.retry_after,
-        config_error=error.config_error,
-        maybe_delivered=error.maybe_delivered,
-    )
-
-
 def _parse_reply(body: bytes) -> _Reply | None:
-    try:
-        data = json.loads(body)
-        if isinstance(data, dict):
-            reply = _reply_converter.structure(data, _Reply)
-            return reply if reply.result is not None else None
-    except (ValueError, TypeError, cattrs.BaseValidationError):
-        pass
-    return None
-
-
-def _structure_bots(table: Any, key: str) -> tuple[dict[str, FeishuBot], list[tuple[str, str]]]:
-    """Build the bots of a ``bots`` table; return them and the problems found."""
-    if not isinstance(table, Mapping) or not table:
-        example = 'bots = { ops = { webhook_url = "https://open.feishu.cn/…" } }'
-        return {}, [(key, f"expected a table of bots, for example {example}")]
-    bots: dict[str, FeishuBot] = {}
-    problems: list[tuple[str, str]] = []
-    for bot_name, values in table.items():
-        bot_key = f"{key}.{bot_name}"
-        try:
-            bot = structure_config(FeishuBot, values, bot_key)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        problems.extend(check_http_url(bot.webhook_url, f"{bot_key}.webhook_url"))
-        bots[str(bot_name)] = bot
-    return bots, problems
+    reply = parse_json_reply(body, _reply_converter, _Reply)
+    return reply if reply is not None and reply.result is not None else None
 
 
 def _feishu_factory(name: str, options: Mapping[str, Any]) -> Channel:
-    key = f"channels.{name}"
-    table = dict(options)
-    bots, problems = _structure_bots(table.pop("bots", None), f"{key}.bots")
-    try:
-        parsed = structure_config(FeishuOptions, table, key)
-    except ConfigError as exc:
-        raise ConfigError(problems + exc.problems) from None
-
-    problems.extend(check_limits(parsed, key))
-    if problems:
-        raise ConfigError(problems)
+    example = 'bots = { ops = { webhook_url = "https://open.feishu.cn/…" } }'
+    parsed, bots = structure_bot_table(FeishuOptions, FeishuBot, name, options, example=example)
     return FeishuChannel(name, attrs.evolve(parsed, bots=bots))
 
 

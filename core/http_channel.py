@@ -4,8 +4,10 @@ The body is ``{"chat_key": …, "text": …, "message_id": …}``. With a ``secr
 the request is signed with the Standard Webhooks scheme (``webhook-id`` is the
 message id, so a receiver can drop the repeats that retries may cause).
 
-This module also contains the outbound HTTP plumbing that the OneBot v11 channel
-shares: ``post_json``, ``raise_for_http_status`` and ``parse_retry_after``.
+This module also contains the outbound HTTP plumbing that the chat channels
+share: the ``SessionChannel`` base class, which owns one client session,
+``post_json``, ``raise_for_http_status``, ``parse_retry_after`` and the helpers
+that read JSON replies and mask credentials in errors.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, Generic, NoReturn, Protocol, TypeVar
 
 import aiohttp
 import attrs
+import cattrs
 from multidict import CIMultiDictProxy
 from standardwebhooks import Webhook
 from yarl import URL
@@ -31,15 +34,22 @@ from .errors import ConfigError, DeliveryError
 from .records import OutboxMessage
 
 __all__ = [
+    "ChannelOptions",
     "HttpChannel",
     "HttpChannelOptions",
     "HttpReply",
+    "SessionChannel",
     "check_http_url",
     "check_limits",
+    "mask_secret",
+    "parse_json_reply",
     "parse_retry_after",
     "post_json",
+    "post_json_redacted",
     "quote_body",
+    "raise_for_foreign_reply",
     "raise_for_http_status",
+    "redacted_error",
 ]
 
 logger = logging.getLogger("plughook.channels")
@@ -53,6 +63,9 @@ CREDENTIAL_STATUSES = frozenset({401, 403})
 SECRET_PREFIX = "whsec_"
 # Maximum length, in characters, of a response body quoted in an error message.
 MAX_QUOTED_BODY = 200
+
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -147,6 +160,20 @@ async def post_json(
         raise DeliveryError(msg, retryable=True) from exc
 
 
+async def post_json_redacted(
+    session: aiohttp.ClientSession, url: str, body: bytes, *, sender: str, secret: str
+) -> HttpReply:
+    """POST as ``post_json`` does, without extra headers, to a ``url`` that contains ``secret``.
+
+    Errors have ``secret`` masked in their message and no cause attached, so
+    that neither the message nor a logged traceback shows the URL's credential.
+    """
+    try:
+        return await post_json(session, url, body, {}, sender=sender)
+    except DeliveryError as exc:
+        raise redacted_error(exc, secret) from None
+
+
 def raise_for_http_status(
     reply: HttpReply, *, sender: str, credential_settings: str, redact: str = ""
 ) -> None:
@@ -185,6 +212,120 @@ def quote_body(body: bytes, redact: str = "") -> str:
     return repr(text) if text else "(empty body)"
 
 
+def mask_secret(text: str, secret: str) -> str:
+    """Return ``text`` with every occurrence of ``secret`` shown as ``***``."""
+    return text.replace(secret, "***") if secret else text
+
+
+def redacted_error(error: DeliveryError, secret: str) -> DeliveryError:
+    """Return a copy of ``error`` with ``secret`` masked in its message."""
+    return DeliveryError(
+        mask_secret(str(error), secret),
+        retryable=error.retryable,
+        retry_after=error.retry_after,
+        config_error=error.config_error,
+        maybe_delivered=error.maybe_delivered,
+    )
+
+
+def parse_json_reply(body: bytes, converter: cattrs.Converter, reply_type: type[T]) -> T | None:
+    """Return ``body`` structured as ``reply_type``, or ``None`` unless it is such a JSON object."""
+    try:
+        data = json.loads(body)
+        if isinstance(data, dict):
+            return converter.structure(data, reply_type)
+    except (ValueError, TypeError, cattrs.BaseValidationError):
+        pass
+    return None
+
+
+def raise_for_foreign_reply(
+    reply: HttpReply,
+    *,
+    sender: str,
+    expected: str,
+    credential_settings: str,
+    redact: str,
+    check: str = "",
+) -> NoReturn:
+    """Raise ``DeliveryError`` for a reply that is not the platform's JSON response.
+
+    A status other than 2xx raises as ``raise_for_http_status`` does. A 2xx
+    reply is a configuration error, because the URL reached something other
+    than ``expected``. Its message names ``check``, by default
+    ``credential_settings``.
+    """
+    raise_for_http_status(
+        reply, sender=sender, credential_settings=credential_settings, redact=redact
+    )
+    msg = f"{sender}: the response is not {expected}; check {check or credential_settings}"
+    raise DeliveryError(msg, retryable=False, config_error=True)
+
+
+class ChannelOptions(Protocol):
+    """The options that every ``SessionChannel`` reads: request timeout and pacing."""
+
+    @property
+    def timeout(self) -> float: ...
+
+    @property
+    def max_length(self) -> int | None: ...
+
+    @property
+    def min_interval(self) -> float: ...
+
+    @property
+    def rate_per_minute(self) -> int: ...
+
+
+OptionsT = TypeVar("OptionsT", bound=ChannelOptions)
+
+
+class SessionChannel(Channel, Generic[OptionsT]):
+    """A channel that sends through one HTTP client session, open from ``start()`` to ``close()``.
+
+    The session's total timeout is ``options.timeout``. A ``max_length`` of
+    ``None`` counts as 0, no limit. Subclasses set ``_kind``, the channel kind
+    that starts their error messages.
+    """
+
+    _kind: ClassVar[str]
+
+    def __init__(self, name: str, options: OptionsT) -> None:
+        self.name = name
+        self.max_length = options.max_length or 0
+        self.min_interval = options.min_interval
+        self.rate_per_minute = options.rate_per_minute
+        self._options = options
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, options={self._options!r})"
+
+    @property
+    def _sender(self) -> str:
+        return f"{self._kind} channel {self.name!r}"
+
+    async def start(self) -> None:
+        """Open the HTTP client session."""
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(total=self._options.timeout)
+            self._session = aiohttp.ClientSession(timeout=timeout)
+
+    async def close(self) -> None:
+        """Close the HTTP client session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _started_session(self) -> aiohttp.ClientSession:
+        """Return the open session; raise ``RuntimeError`` before ``start()``."""
+        if self._session is None:
+            msg = f"{self._sender} is not started; call start() before send()"
+            raise RuntimeError(msg)
+        return self._session
+
+
 @attrs.frozen(repr=False)
 class HttpChannelOptions:
     """Options of a ``kind = "http"`` channel table.
@@ -207,8 +348,10 @@ class HttpChannelOptions:
         return redacted_repr(self)
 
 
-class HttpChannel(Channel):
+class HttpChannel(SessionChannel[HttpChannelOptions]):
     """Delivers messages as JSON POSTs to one URL, signed when a secret is set."""
+
+    _kind = "http"
 
     def __init__(
         self,
@@ -217,42 +360,20 @@ class HttpChannel(Channel):
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.name = name
-        self.max_length = options.max_length
-        self.min_interval = options.min_interval
-        self.rate_per_minute = options.rate_per_minute
-        self._options = options
+        super().__init__(name, options)
         self._signer = Webhook(options.secret) if options.secret else None
         self._clock = clock
-        self._session: aiohttp.ClientSession | None = None
-
-    def __repr__(self) -> str:
-        return f"HttpChannel(name={self.name!r}, options={self._options!r})"
-
-    async def start(self) -> None:
-        """Open the HTTP client session."""
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self._options.timeout)
-            self._session = aiohttp.ClientSession(timeout=timeout)
-
-    async def close(self) -> None:
-        """Close the HTTP client session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def send(self, message: OutboxMessage) -> None:
         """POST ``message`` to the URL; raise ``DeliveryError`` unless the response is 2xx."""
-        sender = f"http channel {self.name!r}"
-        if self._session is None:
-            msg = f"{sender} is not started; call start() before send()"
-            raise RuntimeError(msg)
+        session = self._started_session()
+        sender = self._sender
 
         payload = {"chat_key": message.chat_key, "text": message.text, "message_id": message.id}
         body = json.dumps(payload, ensure_ascii=False).encode()
         headers = {**self._options.headers, **self._signature_headers(message.id, body)}
         reply = await post_json(
-            self._session,
+            session,
             self._options.url,
             body,
             headers,

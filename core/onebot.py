@@ -14,7 +14,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 import attrs
 import cattrs
 
@@ -23,8 +22,11 @@ from .config import redacted_repr, setting, structure_config
 from .errors import ConfigError, DeliveryError
 from .http_channel import (
     MAX_QUOTED_BODY,
+    SessionChannel,
     check_http_url,
     check_limits,
+    mask_secret,
+    parse_json_reply,
     post_json,
     raise_for_http_status,
 )
@@ -104,41 +106,14 @@ class _ApiResponse:
 _response_converter = cattrs.Converter()
 
 
-class OneBotV11Channel(Channel):
+class OneBotV11Channel(SessionChannel[OneBotV11Options]):
     """Delivers messages to QQ groups and users through a OneBot v11 HTTP API."""
 
-    def __init__(self, name: str, options: OneBotV11Options) -> None:
-        self.name = name
-        self.max_length = options.max_length
-        self.min_interval = options.min_interval
-        self.rate_per_minute = options.rate_per_minute
-        self._options = options
-        self._session: aiohttp.ClientSession | None = None
-
-    def __repr__(self) -> str:
-        return f"OneBotV11Channel(name={self.name!r}, options={self._options!r})"
-
-    @property
-    def _sender(self) -> str:
-        return f"{KIND} channel {self.name!r}"
-
-    async def start(self) -> None:
-        """Open the HTTP client session."""
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self._options.timeout)
-            self._session = aiohttp.ClientSession(timeout=timeout)
-
-    async def close(self) -> None:
-        """Close the HTTP client session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+    _kind = KIND
 
     async def send(self, message: OutboxMessage) -> None:
         """Send ``message`` as one text segment; raise ``DeliveryError`` unless accepted."""
-        if self._session is None:
-            msg = f"{self._sender} is not started; call start() before send()"
-            raise RuntimeError(msg)
+        session = self._started_session()
 
         action, id_field, target_id = self._resolve_target(message.chat_key)
         payload = {
@@ -147,7 +122,7 @@ class OneBotV11Channel(Channel):
         }
         body = json.dumps(payload, ensure_ascii=False).encode()
         url = f"{self._options.api_url.rstrip('/')}/{action}"
-        reply = await post_json(self._session, url, body, self._auth_headers(), sender=self._sender)
+        reply = await post_json(session, url, body, self._auth_headers(), sender=self._sender)
 
         token = self._options.access_token
         raise_for_http_status(
@@ -190,7 +165,7 @@ class OneBotV11Channel(Channel):
             return
 
         retcode = response.retcode
-        detail = self._redact(response.detail())[:MAX_QUOTED_BODY]
+        detail = mask_secret(response.detail(), self._options.access_token)[:MAX_QUOTED_BODY]
         described = f"{self._sender}: the API returned retcode {retcode}"
         if detail:
             described += f" ({detail!r})"
@@ -202,17 +177,10 @@ class OneBotV11Channel(Channel):
             raise DeliveryError(msg, retryable=False)
         raise DeliveryError(described, retryable=True)
 
-    def _redact(self, text: str) -> str:
-        token = self._options.access_token
-        return text.replace(token, "***") if token else text
-
     def _parse_response(self, body: bytes) -> _ApiResponse:
-        try:
-            data = json.loads(body)
-            if isinstance(data, dict):
-                return _response_converter.structure(data, _ApiResponse)
-        except (ValueError, TypeError, cattrs.BaseValidationError):
-            pass
+        response = parse_json_reply(body, _response_converter, _ApiResponse)
+        if response is not None:
+            return response
         msg = (
             f"{self._sender}: the server's response is not a OneBot v11 API response; "
             f"check that api_url points to the OneBot HTTP server"

@@ -26,7 +26,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 import attrs
 import cattrs
 
@@ -36,11 +35,14 @@ from .errors import ConfigError, DeliveryError
 from .http_channel import (
     MAX_QUOTED_BODY,
     HttpReply,
+    SessionChannel,
     check_http_url,
     check_limits,
+    mask_secret,
+    parse_json_reply,
     parse_retry_after,
-    post_json,
-    raise_for_http_status,
+    post_json_redacted,
+    raise_for_foreign_reply,
 )
 from .records import OutboxMessage
 from .splitting import LengthUnit
@@ -125,43 +127,15 @@ class _Reply:
 _reply_converter = cattrs.Converter()
 
 
-class TelegramChannel(Channel):
+class TelegramChannel(SessionChannel[TelegramOptions]):
     """Delivers messages to Telegram chats with the Bot API's ``sendMessage``."""
 
+    _kind = KIND
     length_unit: LengthUnit = "utf16"
-
-    def __init__(self, name: str, options: TelegramOptions) -> None:
-        self.name = name
-        self.max_length = options.max_length
-        self.min_interval = options.min_interval
-        self.rate_per_minute = options.rate_per_minute
-        self._options = options
-        self._session: aiohttp.ClientSession | None = None
-
-    def __repr__(self) -> str:
-        return f"TelegramChannel(name={self.name!r}, options={self._options!r})"
-
-    @property
-    def _sender(self) -> str:
-        return f"{KIND} channel {self.name!r}"
-
-    async def start(self) -> None:
-        """Open the HTTP client session."""
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self._options.timeout)
-            self._session = aiohttp.ClientSession(timeout=timeout)
-
-    async def close(self) -> None:
-        """Close the HTTP client session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def send(self, message: OutboxMessage) -> None:
         """Send ``message`` as plain text; raise ``DeliveryError`` unless Telegram accepts it."""
-        if self._session is None:
-            msg = f"{self._sender} is not started; call start() before send()"
-            raise RuntimeError(msg)
+        session = self._started_session()
 
         chat_id = self._chat_id(message.chat_key)
         # No parse_mode: the text is shown as typed, with no formatting or links.
@@ -172,10 +146,9 @@ class TelegramChannel(Channel):
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8", "replace")
         base = self._options.api_base.rstrip("/")
         url = f"{base}/bot{self._options.token}/sendMessage"
-        try:
-            reply = await post_json(self._session, url, body, {}, sender=self._sender)
-        except DeliveryError as exc:
-            raise self._redacted(exc) from None
+        reply = await post_json_redacted(
+            session, url, body, sender=self._sender, secret=self._options.token
+        )
         self._check_reply(reply, message.chat_key)
         logger.info("%s delivered message %s to %s", self._sender, message.id, message.chat_key)
 
@@ -195,21 +168,21 @@ class TelegramChannel(Channel):
 
     def _check_reply(self, reply: HttpReply, chat_key: str) -> None:
         """Raise ``DeliveryError`` unless ``reply`` reports success."""
-        parsed = _parse_reply(reply.body)
+        parsed = parse_json_reply(reply.body, _reply_converter, _Reply)
         if parsed is None:
-            raise_for_http_status(
+            raise_for_foreign_reply(
                 reply,
                 sender=self._sender,
+                expected="a Bot API response",
                 credential_settings="token and api_base",
                 redact=self._options.token,
+                check="api_base",
             )
-            msg = f"{self._sender}: the response is not a Bot API response; check api_base"
-            raise DeliveryError(msg, retryable=False, config_error=True)
         if parsed.ok and 200 <= reply.status < 300:
             return
 
         code = parsed.error_code or reply.status
-        detail = self._redact(parsed.description)[:MAX_QUOTED_BODY]
+        detail = mask_secret(parsed.description, self._options.token)[:MAX_QUOTED_BODY]
         described = f"{self._sender}: Telegram answered {code} ({detail!r})"
         if code == CODE_TOO_MANY_REQUESTS:
             retry_after = parsed.parameters.retry_after
@@ -239,30 +212,6 @@ class TelegramChannel(Channel):
             return DeliveryError(msg, retryable=False)
         msg = f"{described}; the request was rejected and is not retried"
         return DeliveryError(msg, retryable=False)
-
-    def _redact(self, text: str) -> str:
-        token = self._options.token
-        return text.replace(token, "***") if token else text
-
-    def _redacted(self, error: DeliveryError) -> DeliveryError:
-        """Return a copy of ``error`` with the token masked in its message."""
-        return DeliveryError(
-            self._redact(str(error)),
-            retryable=error.retryable,
-            retry_after=error.retry_after,
-            config_error=error.config_error,
-            maybe_delivered=error.maybe_delivered,
-        )
-
-
-def _parse_reply(body: bytes) -> _Reply | None:
-    try:
-        data = json.loads(body)
-        if isinstance(data, dict):
-            return _reply_converter.structure(data, _Reply)
-    except (ValueError, TypeError, cattrs.BaseValidationError):
-        pass
-    return None
 
 
 def _telegram_factory(name: str, options: Mapping[str, Any]) -> Channel:

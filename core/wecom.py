@@ -34,16 +34,17 @@ import attrs
 import cattrs
 from yarl import URL
 
-from .channels import Channel, register_channel_kind, split_chat_key
+from .bots import BotTableChannel, structure_bots
+from .channels import Channel, register_channel_kind
 from .config import redacted_repr, setting, structure_config
 from .errors import ConfigError, DeliveryError
 from .http_channel import (
     MAX_QUOTED_BODY,
     HttpReply,
-    check_http_url,
     check_limits,
-    post_json,
-    raise_for_http_status,
+    parse_json_reply,
+    post_json_redacted,
+    raise_for_foreign_reply,
 )
 from .records import OutboxMessage
 from .splitting import LengthUnit, split_text, text_length
@@ -139,7 +140,7 @@ class _Reply:
 _reply_converter = cattrs.Converter()
 
 
-class WeComChannel(Channel):
+class WeComChannel(BotTableChannel[WeComOptions]):
     """Delivers messages to WeCom groups through their group robots.
 
     Content that WeCom still rejects as too long (errcode 40058) is sent
@@ -147,65 +148,29 @@ class WeComChannel(Channel):
     only the parts not yet delivered.
     """
 
+    _kind = KIND
+    _bot_noun = "robot"
     length_unit: LengthUnit = "utf8"
 
     def __init__(self, name: str, options: WeComOptions) -> None:
-        self.name = name
-        self.max_length = options.max_length or 0
-        self.min_interval = options.min_interval
-        self.rate_per_minute = options.rate_per_minute
-        self._options = options
+        super().__init__(name, options)
         self._content_limit = CONTENT_LIMITS[options.msgtype]
         # Message id -> parts not yet delivered, for messages cut after a 40058.
         self._pending: dict[str, list[str]] = {}
-        self._session: aiohttp.ClientSession | None = None
-
-    def __repr__(self) -> str:
-        return f"WeComChannel(name={self.name!r}, options={self._options!r})"
-
-    async def start(self) -> None:
-        """Open the HTTP client session."""
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self._options.timeout)
-            self._session = aiohttp.ClientSession(timeout=timeout)
-
-    async def close(self) -> None:
-        """Close the HTTP client session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def send(self, message: OutboxMessage) -> None:
         """Post ``message`` to the robot's group; raise ``DeliveryError`` unless it is accepted."""
-        if self._session is None:
-            msg = f"{KIND} channel {self.name!r} is not started; call start() before send()"
-            raise RuntimeError(msg)
+        session = self._started_session()
 
-        bot_name, bot = self._resolve_bot(message.chat_key)
-        sender = f"{KIND} channel {self.name!r}, robot {bot_name!r}"
+        bot_name, bot, sender = self._resolve_bot(self._options.bots, message.chat_key)
         parts = self._pending.pop(message.id, None) or self._parts(message.text)
         try:
-            await self._send_parts(self._session, bot_name, bot, parts, sender)
+            await self._send_parts(session, bot_name, bot, parts, sender)
         except DeliveryError as exc:
             if exc.retryable:
                 self._keep_pending(message.id, parts)
             raise
         logger.info("%s delivered message %s to %s", sender, message.id, message.chat_key)
-
-    def _resolve_bot(self, chat_key: str) -> tuple[str, WeComBot]:
-        try:
-            _, bot_name = split_chat_key(chat_key)
-        except (TypeError, ValueError) as exc:
-            raise DeliveryError(f"{KIND} channel {self.name!r}: {exc}", retryable=False) from None
-        bot = self._options.bots.get(bot_name)
-        if bot is None:
-            msg = (
-                f"{KIND} channel {self.name!r}: no robot named {bot_name!r} for chat key "
-                f"{chat_key!r}; add a [channels.{self.name}.bots.{bot_name}] table "
-                f"with its webhook_url"
-            )
-            raise DeliveryError(msg, retryable=False, config_error=True)
-        return bot_name, bot
 
     def _parts(self, text: str) -> list[str]:
         """Return the content to send, split if the mention escapes made it too long."""
@@ -262,21 +227,22 @@ class WeComChannel(Channel):
     async def _post(
         self, session: aiohttp.ClientSession, bot: WeComBot, body: bytes, sender: str
     ) -> HttpReply:
-        try:
-            return await post_json(session, bot.webhook_url, body, {}, sender=sender)
-        except DeliveryError as exc:
-            raise _redacted(exc, _credential(bot)) from None
+        return await post_json_redacted(
+            session, bot.webhook_url, body, sender=sender, secret=_credential(bot)
+        )
 
     def _check_reply(self, reply: HttpReply, bot_name: str, bot: WeComBot, sender: str) -> None:
         """Raise ``DeliveryError`` unless ``reply`` reports success."""
         settings = f"bots.{bot_name}.webhook_url"
         parsed = _parse_reply(reply.body)
         if parsed is None:
-            raise_for_http_status(
-                reply, sender=sender, credential_settings=settings, redact=_credential(bot)
+            raise_for_foreign_reply(
+                reply,
+                sender=sender,
+                expected="a WeCom robot response",
+                credential_settings=settings,
+                redact=_credential(bot),
             )
-            msg = f"{sender}: the response is not a WeCom robot response; check {settings}"
-            raise DeliveryError(msg, retryable=False, config_error=True)
 
         code = parsed.errcode
         if code == CODE_OK and 200 <= reply.status < 300:
@@ -308,49 +274,24 @@ def _credential(bot: WeComBot) -> str:
         return bot.webhook_url
 
 
-def _redacted(error: DeliveryError, secret: str) -> DeliveryError:
-    """Return a copy of ``error`` with ``secret`` masked in its message."""
-    text = str(error).replace(secret, "***") if secret else str(error)
-    return DeliveryError(
-        text,
-        retryable=error.retryable,
-        retry_after=error.retry_after,
-        config_error=error.config_error,
-        maybe_delivered=error.maybe_delivered,
-    )
-
-
 def _parse_reply(body: bytes) -> _Reply | None:
-    try:
-        data = json.loads(body)
-        if isinstance(data, dict):
-            return _reply_converter.structure(data, _Reply)
-    except (ValueError, TypeError, cattrs.BaseValidationError):
-        pass
-    return None
+    return parse_json_reply(body, _reply_converter, _Reply)
 
 
 def _structure_bots(
     table: Any, key: str, msgtype: str
 ) -> tuple[dict[str, WeComBot], list[tuple[str, str]]]:
     """Build the robots of a ``bots`` table; return them and the problems found."""
-    if not isinstance(table, Mapping) or not table:
-        example = 'bots = { ops = { webhook_url = "https://qyapi.weixin.qq.com/…" } }'
-        return {}, [(key, f"expected a table of robots, for example {example}")]
-    bots: dict[str, WeComBot] = {}
-    problems: list[tuple[str, str]] = []
-    for bot_name, values in table.items():
-        bot_key = f"{key}.{bot_name}"
-        try:
-            bot = structure_config(WeComBot, values, bot_key)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        problems.extend(check_http_url(bot.webhook_url, f"{bot_key}.webhook_url"))
+
+    def check_mentions(bot: WeComBot, bot_key: str) -> list[tuple[str, str]]:
         if msgtype == "markdown" and (bot.mentioned_list or bot.mentioned_mobile_list):
-            problems.append((bot_key, "markdown messages take no mentioned_list"))
-        bots[str(bot_name)] = bot
-    return bots, problems
+            return [(bot_key, "markdown messages take no mentioned_list")]
+        return []
+
+    example = 'bots = { ops = { webhook_url = "https://qyapi.weixin.qq.com/…" } }'
+    return structure_bots(
+        WeComBot, table, key, example=example, noun="robots", check=check_mentions
+    )
 
 
 def _wecom_factory(name: str, options: Mapping[str, Any]) -> Channel:
