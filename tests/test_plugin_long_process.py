@@ -147,7 +147,7 @@ async def test_completion_notice() -> None:
         await client.drain()
     task_id = started.json()["task_id"]
     assert [(m.chat_key, m.text) for m in client.messages] == [
-        ("console-ops", f"✅ Task {task_id} completed (2 steps)")]
+        ("console-ops", f'✅ Task "{task_id}" completed (2 steps)')]
 
 
 @pytest.mark.anyio
@@ -156,4 +156,12 @@ async def test_completion_notice_chinese() -> None:
         started = await client.post(URL, json={"steps": 1}, headers=AUTH)
         await client.drain()
     task_id = started.json()["task_id"]
-    assert [m.text for m in client.messages] == [f"✅ 任务 {task_id} 已完成（1 步）"]
+    assert [m.text for m in client.messages] == [f"✅ 任务「{task_id}」已完成（1 步）"]
+
+
+@pytest.mark.anyio
+async def test_completion_notice_names_label() -> None:
+    async with WebhookTestClient([plugin], make_config(NOTIFY_CHAT="console-ops")) as client:
+        await client.post(URL, json={"steps": 1, "label": "nightly report"}, headers=AUTH)
+        await client.drain()
+    assert [m.text for m in client.messages] == ["✅ 任务「nightly report」已完成（1 步）"]

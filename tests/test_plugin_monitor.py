@@ -166,7 +166,7 @@ async def test_generic_alert_chinese() -> None:
     response, texts = await post_json("/alert", GENERIC_ALERT)
     assert response.json() == {"status": "success", "notified": 1}
     assert texts == [
-        "🔴 告警 | CRITICAL\n"
+        "🔴 告警 | 严重\n"
         "服务：payment-api\n"
         "时间：2024-05-01 12:00:00 UTC\n"
         "详情：Database connection pool exhausted\n"
@@ -260,7 +260,7 @@ async def test_generic_alert_below_min_level_dropped() -> None:
 async def test_generic_alert_at_min_level_sent() -> None:
     payload = {**GENERIC_ALERT, "level": "error"}
     _, texts = await post_json("/alert", payload, make_config(MIN_LEVEL="error"))
-    assert texts[0].splitlines()[0] == "🟠 告警 | ERROR"
+    assert texts[0].splitlines()[0] == "🟠 告警 | 错误"
 
 
 @pytest.mark.anyio

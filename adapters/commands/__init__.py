@@ -74,6 +74,7 @@ def load_app(
     port: int | None = None,
     adapter: str | None = None,
     check_plugins: bool = True,
+    quiet: bool = False,
 ) -> Loaded:
     """Read the config, set up logging, load plugins and build the app.
 
@@ -86,7 +87,14 @@ def load_app(
     if settings is None or problems:
         raise problems_error(config, problems)
     settings = override_settings(settings, host=host, port=port, adapter=adapter)
-    configure_logging("DEBUG" if args.debug else settings.log_level)
+    # Short-lived commands print their own results; INFO lines about the app
+    # starting and stopping would only hide them.
+    level = (
+        "WARNING"
+        if quiet and settings.log_level.upper() in ("DEBUG", "INFO")
+        else (settings.log_level)
+    )
+    configure_logging("DEBUG" if args.debug else level)
 
     plugins = load_plugins(args.plugin, entry_points=args.entry_points)
     app = build_app(settings, plugins, config)

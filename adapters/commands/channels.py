@@ -46,7 +46,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 
 def run_test(args: argparse.Namespace) -> int:
     """Send the message; exit 0 when the platform confirmed it, 1 otherwise."""
-    app = load_app(args, check_plugins=False).app
+    app = load_app(args, check_plugins=False, quiet=True).app
     return anyio.run(_send, app, args.chat_key, args.text)
 
 

@@ -80,11 +80,13 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print one line per delivery, newest first."""
-    app = load_app(args, check_plugins=False).app
+    app = load_app(args, check_plugins=False, quiet=True).app
     status_class = STATUS_CLASSES[args.status] if args.status else None
     records = anyio.run(_list, app, args.plugin_name, status_class, args.limit)
     if not records:
         print("no deliveries recorded")
+        return 0
+    print(LIST_HEADER)
     for record in records:
         print(summary_line(record))
     return 0
@@ -100,20 +102,26 @@ async def _list(
         await app.storage.close()
 
 
+LIST_HEADER = (
+    f"{'RECORD ID':<18} {'RECEIVED':<19} {'STATUS':<6} {'METHOD':<7} {'TIME':>9}  "
+    "ENDPOINT  SENDER'S DELIVERY ID"
+)
+
+
 def summary_line(record: DeliveryRecord) -> str:
-    """Format a record as one line: id, time, status, method, endpoint, duration, delivery id."""
+    """Format a record in the columns of ``LIST_HEADER``; a replay names its original."""
     received = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.received_at))
-    replay = f"  replay of {record.replay_of}" if record.replay_of else ""
+    replay = f"  (replay of {record.replay_of})" if record.replay_of else ""
+    duration = f"{record.duration_ms:.1f} ms"
     return (
-        f"{record.id}  {received}  {record.status}  {record.method:<6} "
-        f"{record.plugin}{record.path}  {record.duration_ms:.1f} ms  "
-        f"delivery {record.delivery_id or '-'}{replay}"
+        f"{record.id:<18} {received:<19} {record.status:<6} {record.method:<7} {duration:>9}  "
+        f"{record.plugin}{record.path}  {record.delivery_id or '-'}{replay}"
     )
 
 
 def run_show(args: argparse.Namespace) -> int:
     """Print every field, the redacted headers and the recorded body."""
-    app = load_app(args, check_plugins=False).app
+    app = load_app(args, check_plugins=False, quiet=True).app
     record = anyio.run(_get, app, args.record_id)
     if record is None:
         msg = f"no delivery record {args.record_id!r}; see `plughook deliveries list`"
@@ -154,7 +162,7 @@ def format_body(body: bytes) -> str:
 
 def run_replay(args: argparse.Namespace) -> int:
     """Replay the delivery and print the new answer."""
-    app = load_app(args).app
+    app = load_app(args, quiet=True).app
     status, body = anyio.run(_replay, app, args.record_id)
     print(f"replayed {args.record_id}: status {status}")
     if body:

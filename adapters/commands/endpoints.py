@@ -29,7 +29,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one line per endpoint."""
-    loaded = load_app(args, check_plugins=False)
+    loaded = load_app(args, check_plugins=False, quiet=True)
     lines = endpoint_lines(loaded.app)
     if not lines:
         print("no webhook endpoints: no plugin is loaded (use --plugin MODULE)")

@@ -109,7 +109,10 @@ async def run_steps(job: Job) -> dict[str, Any]:
 
     if config.NOTIFY_CHAT:
         locale = resolve_locale(config.LOCALE, plugin.name)
-        notice = CATALOGUE.text(locale, "completed", task_id=job.task_id, steps=job.steps)
+        # The request's "label" names the task for people; the id is the fallback.
+        label = job.params.get("label")
+        name = label if isinstance(label, str) and label.strip() else job.task_id
+        notice = CATALOGUE.text(locale, "completed", name=name, steps=job.steps)
         await send_to_chats(config.NOTIFY_CHAT, notice, plugin.logger, "NOTIFY_CHAT")
     return {"steps": job.steps, "params": job.params}
 

@@ -80,7 +80,9 @@ def format_generic_alert(
 ) -> str:
     """Return the text for a ``POST /alert`` body; ``received_at`` replaces a missing timestamp."""
     lines = [
-        display.text("alert_title", icon=ICONS[level], level=level.name),
+        display.text(
+            "alert_title", icon=ICONS[level], level=display.text(f"level_{level.name.lower()}")
+        ),
         display.text("service_line", service=alert.service),
         display.text("time_line", time=display.time(alert.timestamp or received_at, seconds=True)),
         display.text("details_line", text=alert.message.strip() or display.text("no_details")),

@@ -12,6 +12,10 @@ CATALOGUE = Catalogue({
         "no_details": "无详细信息",
         # POST /alert
         "alert_title": "{icon} 告警 | {level}",
+        "level_critical": "严重",
+        "level_error": "错误",
+        "level_warning": "警告",
+        "level_info": "提示",
         "service_line": "服务：{service}",
         "time_line": "时间：{time}",
         "details_line": "详情：{text}",
@@ -38,6 +42,10 @@ CATALOGUE = Catalogue({
         "no_details": "no details",
         # POST /alert
         "alert_title": "{icon} Alert | {level}",
+        "level_critical": "CRITICAL",
+        "level_error": "ERROR",
+        "level_warning": "WARNING",
+        "level_info": "INFO",
         "service_line": "Service: {service}",
         "time_line": "Time: {time}",
         "details_line": "Details: {text}",
