@@ -80,11 +80,41 @@ def _webhook_handler(webhook_app: WebhookApp) -> _Handler:
             client=request.remote,
             url=request.raw_path,
         )
-        response = to_aiohttp_response(await webhook_app.handle(core_request))
+        early = _EarlyResponse(request)
+        final = await webhook_app.handle(core_request, respond_early=early.send)
+        if early.task is not None:
+            # The 202 went out while the handler ran; aiohttp finishes the
+            # prepared response without sending anything more.
+            return await early.task
+        response = to_aiohttp_response(final)
         await _finish_body(request, response)
         return response
 
     return webhook
+
+
+class _EarlyResponse:
+    """Sends the core's 202 answer while the handler of the request goes on."""
+
+    __slots__ = ("request", "task")
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.task: asyncio.Task[web.StreamResponse] | None = None
+
+    def send(self, response: WebhookResponse) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._send(response))
+
+    async def _send(self, response: WebhookResponse) -> web.StreamResponse:
+        prepared = to_aiohttp_response(response)
+        request = self.request
+        if request.body_exists and not request.content.is_eof():
+            # The handler may still be reading the body: leave it alone and do
+            # not reuse the connection.
+            prepared.force_close()
+        await prepared.prepare(request)
+        await prepared.write_eof()
+        return prepared
 
 
 async def _finish_body(request: web.Request, response: web.Response) -> None:

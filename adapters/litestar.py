@@ -116,7 +116,17 @@ async def _serve_webhook(app: WebhookApp, scope: Scope, receive: Receive, send: 
         client=body.client,
         url=f"{raw_path}?{query}" if query else raw_path,
     )
-    response = await app.handle(request)
+    early: list[asyncio.Task[None]] = []
+
+    def respond_early(response: WebhookResponse) -> None:
+        # The handler may still be reading the body, so the connection closes.
+        sending = _send_response(send, response, close=not body.complete)
+        early.append(asyncio.get_running_loop().create_task(sending))
+
+    response = await app.handle(request, respond_early=respond_early)
+    if early:
+        await early[0]
+        return
     await _send_response(send, response, close=body.must_close(response.status))
 
 

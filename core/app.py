@@ -18,6 +18,7 @@ from anyio.abc import TaskGroup
 
 from .channels import Channel, ConsoleChannel, channel_kinds
 from .config import describe_config, structure_config
+from .deadlines import Deadlines
 from .deliveries import DeliveryLog
 from .errors import ConfigError, HTTPError, ServiceUnavailable
 from .outbox import ChannelRouter, Outbox
@@ -32,9 +33,12 @@ from .store import PluginStore, Storage
 from .tasks import PluginTasks, TaskManager
 from .writer import BatchWriter
 
-__all__ = ["WebhookApp"]
+__all__ = ["EarlyResponder", "WebhookApp"]
 
 logger = logging.getLogger("plughook")
+
+# Sends a response to the client at once, while the handler goes on.
+EarlyResponder = Callable[[WebhookResponse], None]
 
 _MAINTENANCE_KEY = ("__plughook__", "", "", "maintenance")
 # An instance on shared storage counts as dead after missing this many heartbeats.
@@ -84,6 +88,7 @@ class WebhookApp:
         self.started_at = 0.0
         self._task_group: TaskGroup | None = None
         self._handler_tasks: set[asyncio.Task[None]] = set()
+        self._deadlines = Deadlines()
         self._generated_ids = itertools.count(1)
 
     def __repr__(self) -> str:
@@ -261,6 +266,7 @@ class WebhookApp:
             self._task_group = task_group
             self.tasks.attach(task_group)
             task_group.start_soon(self.writer.run, name="plughook batch writer")
+            task_group.start_soon(self._deadlines.run, name="plughook deadlines")
             if workers and getattr(self.storage, "shared", False):
                 await self._heartbeat()
                 task_group.start_soon(self._run_heartbeat, name="plughook heartbeat")
@@ -360,8 +366,19 @@ class WebhookApp:
                 return
 
     # Dispatch.
-    async def handle(self, request: WebhookRequest) -> WebhookResponse:
-        """Return the response to one webhook request; never raises for anything a handler does."""
+    async def handle(
+        self, request: WebhookRequest, *, respond_early: EarlyResponder | None = None
+    ) -> WebhookResponse:
+        """Return the response to one webhook request; never raises for anything a handler does.
+
+        An adapter that can send a response while the handler goes on passes
+        ``respond_early``: when a handler outlives its endpoint's
+        ``respond_within``, it is called once with the 202 response, from the
+        event loop, and must send it without waiting; ``handle`` then returns
+        the handler's own response, which the adapter does not send. Without
+        it, such handlers run in a task of their own, which costs two more
+        event-loop turns per request.
+        """
         endpoint = self.router.lookup(request.plugin, request.path)
         if endpoint is None:
             return _not_found(request)
@@ -375,7 +392,7 @@ class WebhookApp:
         token = current_app_var.set(self)
         error_id = ""
         try:
-            response = await self._dispatch(endpoint, request)
+            response = await self._dispatch(endpoint, request, respond_early)
         except _InternalError as exc:
             error_id = exc.error_id
             response = json_response({"error": "internal error", "error_id": error_id}, 500)
@@ -421,7 +438,12 @@ class WebhookApp:
         await self.writer.flush()
         return record, response
 
-    async def _dispatch(self, endpoint: Endpoint, request: WebhookRequest) -> WebhookResponse:
+    async def _dispatch(
+        self,
+        endpoint: Endpoint,
+        request: WebhookRequest,
+        respond_early: EarlyResponder | None = None,
+    ) -> WebhookResponse:
         request.max_body_size = (
             endpoint.max_body_size if endpoint.max_body_size is not None else DEFAULT_MAX_BODY_SIZE
         )
@@ -444,6 +466,8 @@ class WebhookApp:
                     return duplicate
             if endpoint.respond_within is None:
                 result = await self._call(endpoint, request)
+            elif respond_early is not None:
+                result = await self._call_with_timer(endpoint, request, respond_early)
             else:
                 in_background = True
                 return await self._call_with_deadline(endpoint, request, dedupe_key)
@@ -468,6 +492,32 @@ class WebhookApp:
         if endpoint.takes_request:
             return await endpoint.handler(request)
         return await endpoint.handler()
+
+    async def _call_with_timer(
+        self, endpoint: Endpoint, request: WebhookRequest, respond_early: EarlyResponder
+    ) -> Any:
+        """Run the handler in this task; past ``respond_within``, have the adapter answer 202."""
+        assert endpoint.respond_within is not None
+        answered: list[bool] = []
+
+        def answer_early() -> None:
+            answered.append(True)
+            logger.info(
+                "delivery %s to %s%s still running after %.1f s; answered 202",
+                request.delivery_id,
+                endpoint.plugin.name,
+                endpoint.path,
+                endpoint.respond_within,
+            )
+            respond_early(json_response({"status": "accepted"}, 202))
+
+        key = self._deadlines.add(endpoint.respond_within, answer_early)
+        try:
+            return await self._call(endpoint, request)
+        finally:
+            self._deadlines.remove(key)
+            if answered:
+                logger.info("delivery %s finished in the background", request.delivery_id)
 
     async def _call_with_deadline(
         self, endpoint: Endpoint, request: WebhookRequest, dedupe_key: str

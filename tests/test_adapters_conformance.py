@@ -116,6 +116,18 @@ async def small_limit(request: WebhookRequest) -> dict[str, int]:
     return {"bytes": len(await request.body())}
 
 
+SLOW_RELEASE: dict[str, anyio.Event] = {}
+SLOW_FINISHED: set[str] = set()
+
+
+@conformance.mount_webhook("/slow", methods=["POST"], respond_within=0.2)
+async def slow(request: WebhookRequest) -> dict[str, str]:
+    probe = request.query["id"]
+    await SLOW_RELEASE[probe].wait()
+    SLOW_FINISHED.add(probe)
+    return {"finished": probe}
+
+
 @conformance.mount_webhook("/count", methods=["POST"], respond_within=None)
 async def count_body(request: WebhookRequest) -> dict[str, int]:
     started = BODY_STARTED.get(request.query.get("id", ""))
@@ -670,3 +682,23 @@ async def test_startup_config_error_raised(adapter: str, tmp_path: Path) -> None
             pass
 
     assert info.value.problems == [("plugins.conformance.UPLOAD_DIR", "expected str, got int")]
+
+
+# Deadlines.
+
+
+async def test_slow_handler_answers_202_then_finishes(transport: Transport) -> None:
+    probe = uuid.uuid4().hex
+    SLOW_RELEASE[probe] = anyio.Event()
+    with anyio.fail_after(5):
+        reply = await transport.request("POST", f"{BASE}/slow?id={probe}")
+    finished_early = probe in SLOW_FINISHED
+    SLOW_RELEASE[probe].set()
+    with anyio.fail_after(5):
+        while probe not in SLOW_FINISHED:
+            await anyio.sleep(0.01)
+    follow_up = await transport.request("GET", f"{BASE}/client")
+    assert reply.status == 202
+    assert json.loads(reply.body) == {"status": "accepted"}
+    assert finished_early is False
+    assert follow_up.status == 200
