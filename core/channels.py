@@ -52,7 +52,8 @@ class Channel(abc.ABC):
     ``core.splitting``); longer texts are split by the outbox before ``send``.
     ``min_interval`` (seconds between two messages to one chat) and
     ``rate_per_minute`` (messages per minute over all chats) hold the pace the
-    platform tolerates; 0 turns a limit off.
+    platform tolerates; 0 turns a limit off. With ``coalesce``, messages
+    waiting for one chat go out together as one send, up to ``max_length``.
     """
 
     name: str = ""
@@ -60,6 +61,7 @@ class Channel(abc.ABC):
     length_unit: LengthUnit = "chars"
     min_interval: float = 0.0
     rate_per_minute: int = 0
+    coalesce: bool = False
 
     async def start(self) -> None:
         """Open connections; called when the app starts."""

@@ -296,6 +296,7 @@ class SessionChannel(Channel, Generic[OptionsT]):
         self.max_length = options.max_length or 0
         self.min_interval = options.min_interval
         self.rate_per_minute = options.rate_per_minute
+        self.coalesce = bool(getattr(options, "coalesce", False))
         self._options = options
         self._session: aiohttp.ClientSession | None = None
 
@@ -343,6 +344,8 @@ class HttpChannelOptions:
     max_length: int = 0
     min_interval: float = 0.0
     rate_per_minute: int = 0
+    # Send messages that wait for one chat as one request.
+    coalesce: bool = False
 
     def __repr__(self) -> str:
         return redacted_repr(self)

@@ -79,6 +79,8 @@ class OneBotV11Options:
     max_length: int = 1500
     min_interval: float = 1.0
     rate_per_minute: int = 60
+    # Send messages that wait for one chat (behind the pace limits) as one.
+    coalesce: bool = False
 
     def __repr__(self) -> str:
         return redacted_repr(self)

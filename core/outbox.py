@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 
 import anyio
+import attrs
 
 from .channels import Channel, split_chat_key
 from .errors import DeliveryError
@@ -29,6 +30,9 @@ logger = logging.getLogger("plughook.outbox")
 # The worker looks for due messages at least this often, so that messages
 # added or retried by another process (the CLI, another instance) go out soon.
 POLL_INTERVAL = 2.0
+# Most messages one coalesced send carries, and what separates them.
+COALESCE_MAX = 50
+COALESCE_SEPARATOR = "\n\n"
 # Pause after the storage could not be read, in seconds.
 STORAGE_RETRY_DELAY = 1.0
 # Rate windows are per minute, as the platforms state their limits.
@@ -184,9 +188,38 @@ class Outbox:
         if channel.rate_per_minute > 0:
             self._channel_sends.setdefault(id(channel), deque()).append(now)
 
+    async def _coalesced(
+        self, channel: Channel, message: OutboxMessage
+    ) -> tuple[OutboxMessage, list[str]]:
+        """Join the chat's waiting messages behind ``message`` into one, up to the length limit.
+
+        Returns the message to send and the ids of the extra messages it carries.
+        """
+        if not channel.coalesce or channel.max_length <= 0:
+            return message, []
+        waiting = await self._storage.outbox_chat_pending(message.chat_key, COALESCE_MAX)
+        now = self._clock()
+        text = message.text
+        extra: list[str] = []
+        for follower in waiting:
+            if follower.id == message.id:
+                continue
+            if follower.next_attempt_at > now:
+                break
+            joined = f"{text}{COALESCE_SEPARATOR}{follower.text}"
+            if text_length(joined, channel.length_unit) > channel.max_length:
+                break
+            text = joined
+            extra.append(follower.id)
+        if not extra:
+            return message, []
+        return attrs.evolve(message, text=text), extra
+
     async def _deliver(self, channel: Channel, message: OutboxMessage) -> None:
+        extra: list[str] = []
         try:
-            await channel.send(message)
+            sending, extra = await self._coalesced(channel, message)
+            await channel.send(sending)
         except DeliveryError as exc:
             await self._record(self._failed(channel, message, exc), message)
         except Exception as exc:
@@ -194,7 +227,10 @@ class Outbox:
             logger.exception("channel %s raised while sending message %s", channel.name, message.id)
             await self._record(self._failed(channel, message, error), message)
         else:
-            self.delivered += 1
+            self.delivered += 1 + len(extra)
+            # Followers first: removing the head ends a Redis lease on the chat.
+            for follower_id in extra:
+                await self._record(self._storage.outbox_remove(follower_id), message)
             await self._record(self._storage.outbox_remove(message.id), message)
         finally:
             self._busy.discard(message.chat_key)

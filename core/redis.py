@@ -494,6 +494,16 @@ class RedisStorage(Storage):
         messages = await self._outbox_many(ids)
         return sorted(messages, key=lambda m: m.seq)[:limit]
 
+    async def outbox_chat_pending(self, chat_key: str, limit: int) -> list[OutboxMessage]:
+        if limit <= 0:
+            return []
+        client = self._conn().client
+        queue = self._key("outbox", "chat", chat_key)
+        ids = cast(list[bytes], await client.zrange(queue, 0, limit - 1))
+        messages = await self._outbox_many(ids)
+        pending = [m for m in messages if m.state == "pending"]
+        return sorted(pending, key=lambda m: m.seq)
+
     async def _outbox_many(self, ids: Sequence[bytes]) -> list[OutboxMessage]:
         async with self._conn().client.pipeline(transaction=False) as pipe:
             for message_id in ids:

@@ -294,6 +294,14 @@ class SQLiteStorage(Storage):
         due = [_outbox(row) for row in rows if row[1] not in busy_chats]
         return due[:limit]
 
+    async def outbox_chat_pending(self, chat_key: str, limit: int) -> list[OutboxMessage]:
+        rows = await self._main.fetch(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state='pending' AND chat_key=? "
+            "ORDER BY seq LIMIT ?",
+            (chat_key, limit),
+        )
+        return [_outbox(row) for row in rows]
+
     async def outbox_next_due(self) -> float | None:
         rows = await self._main.fetch(
             "SELECT MIN(next_attempt_at) FROM outbox WHERE state='pending'"

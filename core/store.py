@@ -80,6 +80,10 @@ class Storage(abc.ABC):
         """Return the oldest pending message of each chat not in ``busy_chats`` that is due."""
 
     @abc.abstractmethod
+    async def outbox_chat_pending(self, chat_key: str, limit: int) -> list[OutboxMessage]:
+        """Return the oldest pending messages of one chat, head first, at most ``limit``."""
+
+    @abc.abstractmethod
     async def outbox_next_due(self) -> float | None:
         """Return the earliest ``next_attempt_at`` among pending messages."""
 
@@ -197,6 +201,12 @@ class MemoryStorage(Storage):
             if m.next_attempt_at <= now and m.chat_key not in busy_chats
         ]
         return due[:limit]
+
+    async def outbox_chat_pending(self, chat_key: str, limit: int) -> list[OutboxMessage]:
+        found = [
+            m for m in self.outbox.values() if m.chat_key == chat_key and m.state == "pending"
+        ]
+        return [attrs.evolve(m) for m in sorted(found, key=lambda m: m.seq)[:limit]]
 
     async def outbox_next_due(self) -> float | None:
         times = [m.next_attempt_at for m in self.outbox.values() if m.state == "pending"]

@@ -243,3 +243,36 @@ async def test_ten_thousand_messages_with_failures(tmp_path: Path) -> None:
     assert dead == 0
     assert sum(len(indexes) for indexes in received.values()) == chats * per_chat
     assert all(indexes == list(range(per_chat)) for indexes in received.values())
+
+
+async def test_coalesce_joins_waiting_messages(tmp_path: Path) -> None:
+    async with OneBotStandIn(token=TOKEN) as server:
+        app = make_app(tmp_path, server.url, min_interval=0.3, coalesce=True)
+        async with app.running():
+            assert app.outbox is not None
+            for index in range(5):
+                await app.outbox.put("onebot_v11-group_21", f"m{index}")
+            await wait_for_idle(app)
+            delivered = app.outbox.delivered
+    texts = [t for m in server.messages for t in m.texts]
+    parts = [part for text in texts for part in text.split("\n\n")]
+    # Which messages share a send depends on when the worker wakes; the order
+    # and the count of sends do not.
+    assert parts == ["m0", "m1", "m2", "m3", "m4"]
+    assert len(texts) <= 2
+    assert delivered == 5
+
+
+async def test_coalesce_respects_max_length(tmp_path: Path) -> None:
+    async with OneBotStandIn(token=TOKEN) as server:
+        app = make_app(tmp_path, server.url, min_interval=0.2, coalesce=True, max_length=10)
+        async with app.running():
+            assert app.outbox is not None
+            for index in range(4):
+                await app.outbox.put("onebot_v11-group_22", f"msg{index}")
+            await wait_for_idle(app)
+    texts = [t for m in server.messages for t in m.texts]
+    parts = [part for text in texts for part in text.split("\n\n")]
+    assert parts == ["msg0", "msg1", "msg2", "msg3"]
+    assert all(len(text) <= 10 for text in texts)
+    assert any("\n\n" in text for text in texts)

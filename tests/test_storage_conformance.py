@@ -244,6 +244,20 @@ async def test_outbox_get_unknown_is_none(storage: Storage) -> None:
     assert await storage.outbox_get("missing") is None
 
 
+async def test_outbox_chat_pending_lists_one_chat_in_order(storage: Storage) -> None:
+    first, _other, second, third = await add_messages(storage, "c-a", "c-b", "c-a", "c-a")
+    third.state = "dead"
+    await storage.outbox_update(third)
+    pending = await storage.outbox_chat_pending("c-a", 10)
+    assert [m.id for m in pending] == [first.id, second.id]
+
+
+async def test_outbox_chat_pending_honours_limit(storage: Storage) -> None:
+    first, _, _ = await add_messages(storage, "c-a", "c-a", "c-a")
+    pending = await storage.outbox_chat_pending("c-a", 1)
+    assert [m.id for m in pending] == [first.id]
+
+
 async def test_outbox_due_returns_head_of_each_chat(storage: Storage) -> None:
     a1, b1, _a2 = await add_messages(storage, "console-a", "console-b", "console-a")
     due = await storage.outbox_due(T0, 10, frozenset())
