@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 
 from benchmarks.machine import describe_machine
+from benchmarks.outbox import bench_outbox
 from core import Plugin, WebhookApp, WebhookRequest
 from core.routing import Router
 from core.store import MemoryStorage
@@ -159,7 +160,7 @@ def bench_upload(megabytes: int) -> dict[str, Any]:
     return result
 
 
-async def run(seconds: float, upload_megabytes: int) -> dict[str, Any]:
+async def run(seconds: float, upload_megabytes: int, messages: int) -> dict[str, Any]:
     dispatch = await bench_dispatch(seconds)
     dispatch["github"] = await bench_github(seconds)
     return {
@@ -168,6 +169,7 @@ async def run(seconds: float, upload_megabytes: int) -> dict[str, Any]:
         "lookup": await bench_lookup(seconds),
         "verification": await bench_verification(seconds),
         "upload": bench_upload(upload_megabytes),
+        "outbox": await bench_outbox(messages),
     }
 
 
@@ -183,13 +185,19 @@ def main() -> None:
         help="size of the streamed upload in MiB (default 200)",
     )
     parser.add_argument(
+        "--messages",
+        type=int,
+        default=2000,
+        help="messages sent through the outbox per channel (default 2000)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=None,
         help="result file (default benchmarks/results/<date>-<host>-core.json)",
     )
     args = parser.parse_args()
-    result = anyio.run(run, args.seconds, args.upload_mib)
+    result = anyio.run(run, args.seconds, args.upload_mib, args.messages)
     print(json.dumps(result, indent=2))
     output = args.output or RESULTS_DIR / (
         f"{time.strftime('%Y-%m-%d')}-{socket.gethostname()}-core.json"

@@ -153,6 +153,16 @@ def core_section(result: dict[str, Any], source: Path) -> list[str]:
             f"| RSS growth streaming a {upload['megabytes']} MiB upload | "
             f"{upload['rss_growth_mib']:.1f} MiB | < 32 MiB |"
         )
+    outbox = result.get("outbox")
+    if outbox:
+        lines.append(
+            f"| outbox, console channel ({outbox['messages']} messages, {outbox['chats']} chats, "
+            f"SQLite) | {outbox['console_per_s']:.0f} messages/s | |"
+        )
+        lines.append(
+            f"| outbox, OneBot v11 channel to a loopback server | "
+            f"{outbox['onebot_per_s']:.0f} messages/s | |"
+        )
     lines.append("")
     return lines
 

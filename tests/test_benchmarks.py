@@ -27,12 +27,21 @@ def run_module(*arguments: str) -> subprocess.CompletedProcess[str]:
 def test_core_benchmark_writes_results(tmp_path: Path) -> None:
     output = tmp_path / "core.json"
     completed = run_module(
-        "benchmarks.core", "--seconds", "0.1", "--upload-mib", "4", "--output", str(output)
+        "benchmarks.core",
+        "--seconds",
+        "0.1",
+        "--upload-mib",
+        "4",
+        "--messages",
+        "50",
+        "--output",
+        str(output),
     )
     assert completed.returncode == 0, completed.stderr
     result = json.loads(output.read_text())
     assert result["upload"]["saved_bytes"] == 4 * 2**20
     assert set(result["dispatch"]) == {"inline", "deadline", "github"}
+    assert result["outbox"]["messages"] == 50
 
 
 def test_http_benchmark_with_loadgen(tmp_path: Path) -> None:
@@ -91,6 +100,8 @@ def test_report_renders_page_and_plot(tmp_path: Path) -> None:
         "0.05",
         "--upload-mib",
         "2",
+        "--messages",
+        "20",
         "--output",
         str(results / "2026-01-01-test-core.json"),
     )
@@ -101,4 +112,5 @@ def test_report_renders_page_and_plot(tmp_path: Path) -> None:
     text = page.read_text()
     assert "| plughook-aiohttp |" in text
     assert "trivial dispatch" in text
+    assert "outbox, console channel" in text
     assert (tmp_path / "results" / "http.png").stat().st_size > 10_000
