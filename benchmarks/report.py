@@ -37,9 +37,9 @@ COLORS = {
 NOTES_FILE = "NOTES.md"
 
 
-def newest(folder: Path, pattern: str, exclude: str | None = None) -> Path | None:
-    """Return the newest file in ``folder`` matching ``pattern``."""
-    files = [p for p in folder.glob(pattern) if exclude is None or exclude not in p.name]
+def newest(folder: Path, pattern: str, exclude: tuple[str, ...] = ()) -> Path | None:
+    """Return the newest file in ``folder`` matching ``pattern`` whose name has no ``exclude``."""
+    files = [p for p in folder.glob(pattern) if not any(part in p.name for part in exclude)]
     return max(files, key=lambda p: (p.stat().st_mtime, p.name), default=None)
 
 
@@ -167,6 +167,34 @@ def core_section(result: dict[str, Any], source: Path) -> list[str]:
     return lines
 
 
+def instances_section(result: dict[str, Any], source: Path) -> list[str]:
+    machine = result["machine"]
+    labels = {
+        "sqlite-1": "one instance, SQLite",
+        "redis-1": "one instance, Redis",
+        "redis-2": "two instances, one Redis",
+    }
+    lines = [
+        "## Several instances (`python -m benchmarks.instances`)",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}. "
+        f"Real `plughook serve` processes with the monitor-alert plugin, a private "
+        f"redis-server on a Unix socket, and the load generator, all on the same "
+        f"{machine['cores']} cores; {result['connections']} connections round-robin over "
+        f"the instances for {result['duration']:.0f} s. Every delivery is verified, logged "
+        f"and queued as a chat message. Source: `{shown_path(source)}`.",
+        "",
+        "| case | deliveries/s |",
+        "|---|---:|",
+    ]
+    for case, label in labels.items():
+        figures = result["cases"].get(case)
+        if figures is not None:
+            lines.append(f"| {label} | {figures['deliveries_per_s']:.0f} |")
+    lines.append("")
+    return lines
+
+
 def plot_http(result: dict[str, Any], output: Path) -> None:
     targets = [t for t in ORDER if t in result["targets"]]
     rps = [result["targets"][t]["rps"] for t in targets]
@@ -200,7 +228,7 @@ def render(results: Path, output: Path) -> None:
         "machines here are shared and noisy.",
         "",
     ]
-    http_file = newest(results, "*.json", exclude="-core")
+    http_file = newest(results, "*.json", exclude=("-core", "-instances"))
     if http_file is not None:
         http_result = json.loads(http_file.read_text())
         plot = output.parent / "results" / "http.png"
@@ -209,6 +237,9 @@ def render(results: Path, output: Path) -> None:
     core_file = newest(results, "*-core.json")
     if core_file is not None:
         lines += core_section(json.loads(core_file.read_text()), core_file)
+    instances_file = newest(results, "*-instances.json")
+    if instances_file is not None:
+        lines += instances_section(json.loads(instances_file.read_text()), instances_file)
     notes = output.parent / NOTES_FILE
     if notes.exists():
         lines += [notes.read_text().strip(), ""]

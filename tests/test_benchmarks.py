@@ -114,3 +114,15 @@ def test_report_renders_page_and_plot(tmp_path: Path) -> None:
     assert "trivial dispatch" in text
     assert "outbox, console channel" in text
     assert (tmp_path / "results" / "http.png").stat().st_size > 10_000
+
+
+def test_instances_benchmark_runs(tmp_path: Path) -> None:
+    output = tmp_path / "instances.json"
+    completed = run_module(
+        "benchmarks.instances", "--duration", "1", "--connections", "4", "--output", str(output)
+    )
+    assert completed.returncode == 0, completed.stderr
+    cases = json.loads(output.read_text())["cases"]
+    assert set(cases) == {"sqlite-1", "redis-1", "redis-2"}
+    assert all(figures["deliveries"] > 0 for figures in cases.values())
+    assert all(figures["failed"] == 0 for figures in cases.values())
