@@ -18,10 +18,6 @@ __all__ = ["BatchWriter"]
 
 logger = logging.getLogger("plughook.writer")
 
-# Seconds a record may wait for others before the batch is written; a crash
-# loses at most the records of this window, never a chat message.
-BATCH_DELAY = 0.05
-
 
 class BatchWriter:
     """Queues task and delivery records and writes them in batches."""
@@ -51,10 +47,10 @@ class BatchWriter:
     async def run(self) -> None:
         """Write queued records whenever some arrive, until cancelled."""
         while True:
+            # Records that arrive while a batch is written form the next batch;
+            # waiting longer to gather more made the batches hold the server's
+            # core longer and raised p99 latency (28 ms at 50 ms, 9 ms at none).
             await self._wake.wait()
-            # Gather what arrives meanwhile, so that each commit and thread hop
-            # carries many records under load.
-            await anyio.sleep(BATCH_DELAY)
             self._wake = anyio.Event()
             try:
                 await self.flush()
