@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,22 +14,13 @@ import aiohttp
 import anyio
 import pytest
 
+from tests.processes import free_port, start_serve, wait_healthy
 from tests.standins import ScriptedResponse
 from tests.standins.onebot import OneBotStandIn
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = 1000
-STARTUP_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def write_config(folder: Path, api_url: str) -> Path:
@@ -51,45 +40,13 @@ def write_config(folder: Path, api_url: str) -> Path:
 
 @contextmanager
 def serve(config: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "adapters",
-                "serve",
-                "--config",
-                str(config),
-                "--port",
-                str(port),
-                "--plugin",
-                "tests.burst_plugin",
-                "--no-entry-points",
-            ],
-            cwd=ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_serve(config, port, log, "tests.burst_plugin")
     try:
         yield process
     finally:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
-
-
-async def wait_healthy(session: aiohttp.ClientSession, port: int) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await anyio.sleep(0.1)
-    msg = f"plughook serve on port {port} did not become healthy"
-    raise AssertionError(msg)
 
 
 async def test_kill_nine_loses_no_message(tmp_path: Path) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,26 +18,19 @@ import aiohttp
 import anyio
 import pytest
 
+from tests.processes import free_port, start_serve, wait_healthy
 from tests.standins.onebot import OneBotStandIn
 
 pytest_plugins = ["tests.redis_server"]
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = "tests.burst_plugin"
 DELIVERIES = 5000
 DUPLICATE_SHARE = 0.10
 GROUPS = 20
 CONCURRENCY = 32
 # Seconds a delivery claimed by the killed instance blocks its redelivery.
 CLAIM_TIMEOUT = 3.0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def write_config(folder: Path, redis_url: str, api_url: str) -> Path:
@@ -56,40 +47,6 @@ def write_config(folder: Path, redis_url: str, api_url: str) -> Path:
         "timeout = 2.0\nmin_interval = 0.0\nrate_per_minute = 0\n"
     )
     return config
-
-
-def start(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as output:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "adapters",
-                "serve",
-                "--config",
-                str(config),
-                "--port",
-                str(port),
-                "--plugin",
-                "tests.burst_plugin",
-                "--no-entry-points",
-            ],
-            cwd=ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-
-
-async def wait_healthy(session: aiohttp.ClientSession, port: int) -> None:
-    with anyio.fail_after(30):
-        while True:
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await anyio.sleep(0.1)
 
 
 class Sender:
@@ -135,7 +92,7 @@ async def test_two_instances_share_redis(tmp_path: Path, redis_url: str) -> None
         config = write_config(tmp_path, redis_url, standin.url)
         ports = [free_port(), free_port()]
         log = tmp_path / "serve.log"
-        processes = [start(config, port, log) for port in ports]
+        processes = [start_serve(config, port, log, PLUGIN) for port in ports]
         try:
             async with aiohttp.ClientSession() as session:
                 for port in ports:
