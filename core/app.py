@@ -41,6 +41,8 @@ logger = logging.getLogger("plughook")
 EarlyResponder = Callable[[WebhookResponse], None]
 
 _MAINTENANCE_KEY = ("__plughook__", "", "", "maintenance")
+# Seconds the maintenance flag is cached between reads from storage.
+MAINTENANCE_REFRESH = 1.0
 # An instance on shared storage counts as dead after missing this many heartbeats.
 HEARTBEAT_MISSES = 3
 # Headers that carry a delivery id when the endpoint names none.
@@ -84,6 +86,8 @@ class WebhookApp:
         self.outbox: Outbox | None = None
         self.deliveries = DeliveryLog(self)
         self.maintenance = False
+        # When the maintenance flag was last read from storage (monotonic).
+        self._maintenance_read_at = 0.0
         self.serving = False
         self.started_at = 0.0
         self._task_group: TaskGroup | None = None
@@ -298,7 +302,7 @@ class WebhookApp:
             config = self._configs.get(endpoint.plugin.name)
             if not getattr(config, field, None):
                 logger.warning(
-                    "endpoint %s%s answers 503 until plugins.%s.%s is set",
+                    "endpoint %s%s returns 503 until plugins.%s.%s is set",
                     endpoint.plugin.name,
                     endpoint.path,
                     endpoint.plugin.name,
@@ -346,12 +350,25 @@ class WebhookApp:
         except Exception:
             logger.exception("writing bookkeeping records at shutdown failed")
 
+    async def in_maintenance(self) -> bool:
+        """Return the maintenance flag, re-read from storage at most every second.
+
+        Instances sharing Redis see a switch made on another instance within
+        ``MAINTENANCE_REFRESH`` seconds; on SQLite the re-read is cheap too.
+        """
+        now = time.monotonic()
+        if now - self._maintenance_read_at >= MAINTENANCE_REFRESH:
+            self._maintenance_read_at = now
+            self.maintenance = await self.storage.kv_get(*_MAINTENANCE_KEY) == "on"
+        return self.maintenance
+
     async def set_maintenance(self, enabled: bool) -> None:
         """Switch maintenance mode and persist it.
 
         While it is on, endpoints of maintenance-aware plugins return 503.
         """
         self.maintenance = enabled
+        self._maintenance_read_at = time.monotonic()
         await self.storage.kv_set(*_MAINTENANCE_KEY, "on" if enabled else "off")
 
     async def drain(self) -> None:
@@ -451,7 +468,7 @@ class WebhookApp:
         in_background = False
         try:
             request.check_declared_length()
-            if self.maintenance and endpoint.plugin.maintenance_aware:
+            if endpoint.plugin.maintenance_aware and await self.in_maintenance():
                 raise ServiceUnavailable("maintenance")
             if not request.delivery_id:
                 request.delivery_id = self._delivery_id(endpoint, request)

@@ -63,3 +63,18 @@ async def test_live_instance_tasks_stay_running(redis_url: str) -> None:
         await first.drain()
     assert seen_by_second is not None
     assert seen_by_second.state == "running"
+
+
+async def test_maintenance_switch_reaches_other_instance(redis_url: str) -> None:
+    namespace = f"maintenance-{time.monotonic_ns()}"
+    first = redis_app(redis_url, namespace)
+    second = redis_app(redis_url, namespace)
+    async with first.running(), second.running():
+        before = await second.in_maintenance()
+        await first.set_maintenance(True)
+        with anyio.fail_after(5):
+            while not await second.in_maintenance():
+                await anyio.sleep(0.1)
+        after = await second.in_maintenance()
+    assert before is False
+    assert after is True

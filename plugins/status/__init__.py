@@ -47,14 +47,14 @@ class StatusConfig:
 _require_token = signatures.bearer_token("API_TOKEN")
 
 
-def _current_status() -> Literal["running", "maintenance"]:
-    return MAINTENANCE if current_app().maintenance else RUNNING
+async def _current_status() -> Literal["running", "maintenance"]:
+    return MAINTENANCE if await current_app().in_maintenance() else RUNNING
 
 
-def _report() -> dict[str, Any]:
+async def _report() -> dict[str, Any]:
     app = current_app()
     return {
-        "status": _current_status(),
+        "status": await _current_status(),
         "version": plugin.version,
         "uptime": round(max(0.0, app.clock() - app.started_at), 3),
     }
@@ -68,7 +68,7 @@ async def _switch(request: WebhookRequest) -> dict[str, Any]:
         msg = f'expected a JSON body {{"status": "{MAINTENANCE}"}} or {{"status": "{RUNNING}"}}'
         raise BadRequest(msg)
 
-    previous = _current_status()
+    previous = await _current_status()
     await current_app().set_maintenance(requested == MAINTENANCE)
     plugin.logger.info("delivery %s: status switched from %s to %s",
                        request.delivery_id, previous, requested)
@@ -80,4 +80,4 @@ async def status(request: WebhookRequest) -> dict[str, Any]:
     """Report the status (GET) or switch maintenance mode (POST, token required)."""
     if request.method == "POST":
         return await _switch(request)
-    return _report()
+    return await _report()
