@@ -73,8 +73,12 @@ class DeliveryLog:
             (name, REDACTED_VALUE if name.lower() in redacted else value)
             for name, value in request.headers.items()
         ]
-        body = request.cached_body or b""
-        truncated = len(body) > settings.max_body_bytes
+        cached = request.cached_body
+        body = cached or b""
+        # A body the handler streamed (a form upload) was never held whole, so
+        # the record keeps none of it and is marked cut: it cannot be replayed.
+        streamed = cached is None and _has_body(request)
+        truncated = streamed or len(body) > settings.max_body_bytes
         record = DeliveryRecord(
             id=f"{self._prefix}-{next(self._counter)}",
             delivery_id=request.delivery_id,
@@ -137,3 +141,11 @@ class DeliveryLog:
             else:
                 if removed:
                     logger.info("removed %d delivery records past retention", removed)
+
+
+def _has_body(request: WebhookRequest) -> bool:
+    """Return whether the request announced a body (Content-Length above 0, or chunked)."""
+    length = request.headers.get("Content-Length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "Transfer-Encoding" in request.headers

@@ -191,3 +191,30 @@ async def test_status_filter_lists_errors(tmp_path: Path) -> None:
         await client.drain()
         failed = await client.app.storage.deliveries_list("dedupe", 5, 10)
     assert [r.delivery_id for r in failed] == ["e1"]
+
+
+async def test_streamed_body_is_marked_cut(tmp_path: Path) -> None:
+    @dedupe.mount_webhook("/stream", methods=["POST"])
+    async def stream(request: WebhookRequest) -> Any:
+        return {"size": sum([len(chunk) async for chunk in request.stream()])}
+
+    async def chunks() -> Any:
+        yield b"01234"
+        yield b"56789"
+
+    try:
+        async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+            # A chunked source, as the adapters pass a body still arriving.
+            request = WebhookRequest(
+                "POST", "dedupe", "/stream", headers={"Content-Length": "10"}, body=chunks()
+            )
+            response = await client.app.handle(request)
+            await client.drain()
+            [record] = await client.app.storage.deliveries_list("dedupe", None, 10)
+            with pytest.raises(ValueError, match="cannot be replayed"):
+                await client.app.replay(record.id)
+        assert response.status == 200
+        assert record.body == b""
+        assert record.body_truncated is True
+    finally:
+        del dedupe.endpoints["/stream"]
