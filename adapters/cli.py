@@ -7,6 +7,7 @@ problem on stderr and exit with status 2; ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -54,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         _report(exc, debug=args.debug)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`plughook deliveries list | head`): stop quietly,
+        # and point stdout at /dev/null so the exit-time flush cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         _report(exc, debug=args.debug, unexpected=True)
         return EXIT_ERROR

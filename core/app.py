@@ -642,7 +642,8 @@ class WebhookApp:
             value = headers.get(name)
             if value:
                 return value
-        return f"{self.instance_id}-{next(self._generated_ids)}"
+        # "d" for delivery: record ids ("r") share the instance prefix.
+        return f"{self.instance_id}-d{next(self._generated_ids)}"
 
     def _internal_error(
         self, endpoint: Endpoint, request: WebhookRequest, exc: BaseException

@@ -80,7 +80,7 @@ class DeliveryLog:
         streamed = cached is None and _has_body(request)
         truncated = streamed or len(body) > settings.max_body_bytes
         record = DeliveryRecord(
-            id=f"{self._prefix}-{next(self._counter)}",
+            id=f"{self._prefix}-r{next(self._counter)}",
             delivery_id=request.delivery_id,
             received_at=self._app.clock(),
             plugin=endpoint.plugin.name,

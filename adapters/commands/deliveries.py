@@ -104,7 +104,7 @@ async def _list(
 
 LIST_HEADER = (
     f"{'RECORD ID':<18} {'RECEIVED':<19} {'STATUS':<6} {'METHOD':<7} {'TIME':>9}  "
-    "ENDPOINT  SENDER'S DELIVERY ID"
+    "ENDPOINT  DELIVERY ID"
 )
 
 
