@@ -172,17 +172,28 @@ async def alertmanager(request: WebhookRequest) -> dict[str, Any]:
     return await _send(text, config, request)
 
 
-async def _verify_grafana(request: WebhookRequest, owner: Plugin) -> None:
-    """Check the bearer token, then the HMAC signature when ``GRAFANA_SECRET`` is set."""
-    await _require_token(request, owner)
-    config = _config()
-    if config.GRAFANA_SECRET:
-        verify_signature = signatures.grafana(
-            "GRAFANA_SECRET",
-            header=config.GRAFANA_SIGNATURE_HEADER,
-            timestamp_header=config.GRAFANA_TIMESTAMP_HEADER or None,
-        )
-        await verify_signature(request, owner)
+class _GrafanaVerifier:
+    """Checks the bearer token, then the HMAC signature when ``GRAFANA_SECRET`` is set.
+
+    ``secret_field`` names the setting without which the endpoint answers 503,
+    as the core's start-up warning reads it from verifiers.
+    """
+
+    secret_field = "API_TOKEN"
+
+    async def __call__(self, request: WebhookRequest, owner: Plugin) -> None:
+        await _require_token(request, owner)
+        config = _config()
+        if config.GRAFANA_SECRET:
+            verify_signature = signatures.grafana(
+                "GRAFANA_SECRET",
+                header=config.GRAFANA_SIGNATURE_HEADER,
+                timestamp_header=config.GRAFANA_TIMESTAMP_HEADER or None,
+            )
+            await verify_signature(request, owner)
+
+
+_verify_grafana = _GrafanaVerifier()
 
 
 # Grafana's contact point lets the user choose POST or PUT.
