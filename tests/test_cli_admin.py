@@ -219,3 +219,12 @@ async def test_serve_rejects_unknown_plugin_table(tmp_path: Path) -> None:
     assert last_line.startswith(ERROR_PREFIX)
     assert "plugins.nope: no plugin named 'nope' is loaded" in last_line
     assert "Traceback" not in result.stderr
+
+
+async def test_listing_works_without_plugin_secrets(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[plugins.cli-test]\nTOKEN = "${PLUGHOOK_UNSET_FOR_TEST}"\n')
+    listing = await plughook("outbox", "list", "--config", str(config), *PLUGIN_ARGS)
+    check = await plughook("check-config", "--config", str(config), *PLUGIN_ARGS)
+    assert listing.returncode == 0, listing.stderr
+    assert check.returncode == 1
+    assert "environment variable PLUGHOOK_UNSET_FOR_TEST is not set" in check.stdout
