@@ -79,6 +79,10 @@ class DeliveryLog:
         # the record keeps none of it and is marked cut: it cannot be replayed.
         streamed = cached is None and _has_body(request)
         truncated = streamed or len(body) > settings.max_body_bytes
+        mode = settings.record_bodies
+        if mode == "none" or (mode == "failed" and 200 <= response.status < 300):
+            truncated = truncated or bool(body)
+            body = b""
         record = DeliveryRecord(
             id=f"{self._prefix}-r{next(self._counter)}",
             delivery_id=request.delivery_id,

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from .config import structure_config
+from .config import setting, structure_config
 from .errors import ConfigError
 
 __all__ = [
@@ -76,6 +76,10 @@ class DeliverySettings:
     max_records: int = 10_000
     # Bodies are recorded up to this many bytes, the rest is cut.
     max_body_bytes: int = 64 * 1024
+    # Whose bodies are recorded: "all", "failed" (non-2xx answers only) or
+    # "none". Bodies are most of the log's cost; records without one cannot be
+    # replayed.
+    record_bodies: str = setting("all", choices=("all", "failed", "none"))
     dedupe_window_hours: float = 72.0
     # Seconds a delivery id stays claimed by a handler that never finished (its
     # instance died); a redelivery of that id meanwhile gets 409.

@@ -218,3 +218,28 @@ async def test_streamed_body_is_marked_cut(tmp_path: Path) -> None:
         assert record.body_truncated is True
     finally:
         del dedupe.endpoints["/stream"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "kept"),
+    [("all", {"ok", "fail"}), ("failed", {"fail"}), ("none", set())],
+)
+async def test_record_bodies_setting(tmp_path: Path, mode: str, kept: set[str]) -> None:
+    settings = Settings(deliveries=DeliverySettings(record_bodies=mode))
+    async with WebhookTestClient([dedupe], data_dir=tmp_path, settings=settings) as client:
+        await client.post(f"{URL}/once", content=b"ok", headers={"X-Delivery": "b1"})
+        await client.post(f"{URL}/once?fail=1", content=b"fail", headers={"X-Delivery": "b2"})
+        await client.drain()
+        records = await client.app.storage.deliveries_list("dedupe", None, 10)
+    stored = {record.body.decode() for record in records if record.body}
+    cut = {record.delivery_id for record in records if record.body_truncated}
+    assert stored == kept
+    assert cut == {"b1", "b2"} - {f"b{1 if body == 'ok' else 2}" for body in kept}
+
+
+async def test_record_bodies_rejects_unknown_mode() -> None:
+    from core.errors import ConfigError
+    from core.settings import load_settings
+
+    with pytest.raises(ConfigError, match=r"deliveries\.record_bodies: expected one of"):
+        load_settings({"deliveries": {"record_bodies": "some"}})
