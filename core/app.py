@@ -174,7 +174,7 @@ class WebhookApp:
         """Return a problem for each ``[plugins.<name>]`` table of a plugin not loaded.
 
         The app itself only warns about them, so that tests can share one
-        config between apps; the command line treats them as errors, since
+        config between apps. The command line treats them as errors, because
         there they are usually a misspelled plugin name.
         """
         loaded = ", ".join(sorted(self.plugins)) or "none"
@@ -294,7 +294,7 @@ class WebhookApp:
             logger.info("plughook app stopped")
 
     def _warn_unconfigured_secrets(self) -> None:
-        """Log each endpoint that answers 503 until its verifier's secret is set."""
+        """Log each endpoint that returns 503 until its verifier's secret is set."""
         for endpoint in self.router.endpoints():
             field = getattr(endpoint.verify, "secret_field", None)
             if field is None or getattr(endpoint.verify, "allow_unsigned", False):
@@ -421,7 +421,7 @@ class WebhookApp:
         return response
 
     async def replay(self, record_id: str) -> tuple[DeliveryRecord, WebhookResponse]:
-        """Run a recorded delivery again and return the original record and the new answer.
+        """Run a recorded delivery again and return the original record and the new response.
 
         The replay skips signature verification (the original was verified
         when it arrived, and signature headers are not recorded) and duplicate
@@ -513,14 +513,14 @@ class WebhookApp:
     async def _call_with_timer(
         self, endpoint: Endpoint, request: WebhookRequest, respond_early: EarlyResponder
     ) -> Any:
-        """Run the handler in this task; past ``respond_within``, have the adapter answer 202."""
+        """Run the handler in this task; past ``respond_within``, have the adapter send 202."""
         assert endpoint.respond_within is not None
         answered: list[bool] = []
 
         def answer_early() -> None:
             answered.append(True)
             logger.info(
-                "delivery %s to %s%s still running after %.1f s; answered 202",
+                "delivery %s to %s%s still running after %.1f s; responded with 202",
                 request.delivery_id,
                 endpoint.plugin.name,
                 endpoint.path,
@@ -571,7 +571,7 @@ class WebhookApp:
         if not task.done():
             run.responded = True
             logger.info(
-                "delivery %s to %s%s still running after %.1f s; answered 202",
+                "delivery %s to %s%s still running after %.1f s; responded with 202",
                 request.delivery_id,
                 endpoint.plugin.name,
                 endpoint.path,

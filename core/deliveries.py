@@ -66,7 +66,7 @@ class DeliveryLog:
         error_id: str,
         replay_of: str = "",
     ) -> DeliveryRecord:
-        """Queue a record of one answered request; never waits for the disk."""
+        """Queue the record of one handled request without waiting for the disk."""
         settings = self._app.settings.deliveries
         redacted = self._redacted
         headers = [
@@ -103,7 +103,7 @@ class DeliveryLog:
         return record
 
     async def claim(self, key: str, request: WebhookRequest) -> WebhookResponse | None:
-        """Claim a delivery id; return the answer for a duplicate, or None to process it."""
+        """Claim a delivery id; return the response for a duplicate, or None to process it."""
         if request.replay:
             return None
         timeout = self._app.settings.deliveries.claim_timeout

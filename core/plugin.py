@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["Plugin", "Verifier"]
 
 _NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
-# GitHub gives up on a delivery after 10 s; answering 202 a second earlier
+# GitHub gives up on a delivery after 10 s, so responding with 202 a second earlier
 # keeps a slow handler from being reported as a failed delivery.
 DEFAULT_RESPOND_WITHIN = 9.0
 
@@ -63,7 +63,7 @@ class Plugin:
         self.version = version
         self.description = description
         self.author = author
-        # When set, the plugin's endpoints answer 503 while the app is in
+        # When set, the plugin's endpoints return 503 while the app is in
         # maintenance mode (see WebhookApp.set_maintenance).
         self.maintenance_aware = maintenance_aware
         self.config_class: type | None = None
@@ -88,7 +88,7 @@ class Plugin:
         ``methods=None`` accepts every method. ``verify`` authenticates the
         sender before the handler runs. ``max_body_size`` (bytes) replaces the
         25 MiB default. A handler still running after ``respond_within``
-        seconds gets a 202 answer and finishes in the background (None waits).
+        seconds gets a 202 response and finishes in the background (None waits).
         ``delivery_id_header`` names the header whose value deduplicates
         deliveries; by default the verifier's own header is used, if it has one.
         """

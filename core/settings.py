@@ -76,7 +76,7 @@ class DeliverySettings:
     max_records: int = 10_000
     # Bodies are recorded up to this many bytes, the rest is cut.
     max_body_bytes: int = 64 * 1024
-    # Whose bodies are recorded: "all", "failed" (non-2xx answers only) or
+    # Whose bodies are recorded: "all", "failed" (non-2xx responses only) or
     # "none". Bodies are most of the log's cost; records without one cannot be
     # replayed.
     record_bodies: str = setting("all", choices=("all", "failed", "none"))

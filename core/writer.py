@@ -47,9 +47,9 @@ class BatchWriter:
     async def run(self) -> None:
         """Write queued records whenever some arrive, until cancelled."""
         while True:
-            # Records that arrive while a batch is written form the next batch;
-            # waiting longer to gather more made the batches hold the server's
-            # core longer and raised p99 latency (28 ms at 50 ms, 9 ms at none).
+            # Records that arrive while a batch is written form the next batch.
+            # Waiting to gather more made each batch hold the server's core
+            # longer: p99 latency was 28 ms with a 50 ms wait and 9 ms without.
             await self._wake.wait()
             self._wake = anyio.Event()
             try:

@@ -14,7 +14,7 @@ import anyio
 __all__ = ["ROOT", "free_port", "start_serve", "wait_healthy"]
 
 ROOT = Path(__file__).resolve().parent.parent
-# Seconds a server may take to answer /healthz; start-up imports take about one.
+# Seconds a server may take to respond to /healthz; start-up imports take about one.
 STARTUP_TIMEOUT = 30.0
 
 
@@ -52,7 +52,7 @@ def start_serve(config: Path, port: int, log: Path, plugin: str) -> subprocess.P
 
 
 async def wait_healthy(session: aiohttp.ClientSession, port: int) -> None:
-    """Wait until the server on ``port`` answers ``GET /healthz`` with 200."""
+    """Wait until the server on ``port`` responds to ``GET /healthz`` with 200."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         try:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 STATUS_CLASSES = {"2xx": 2, "3xx": 3, "4xx": 4, "5xx": 5}
-# Longest body shown by `show` before it is cut, in characters.
+# Maximum characters of a body that `show` prints before cutting it.
 SHOWN_BODY_LIMIT = 4000
 
 
@@ -31,7 +31,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "deliveries",
         help="list, show and replay recorded webhook deliveries",
-        description="Read the delivery log: every request plughook answered, with "
+        description="Read the delivery log: every request plughook handled, with "
         "credentials and signatures redacted.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -52,7 +52,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     listing.add_argument(
         "--status",
         choices=sorted(STATUS_CLASSES),
-        help="only deliveries answered with this status class",
+        help="only deliveries whose response has this status class",
     )
     listing.add_argument(
         "--limit",
@@ -161,7 +161,7 @@ def format_body(body: bytes) -> str:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    """Replay the delivery and print the new answer."""
+    """Replay the delivery and print the new response."""
     app = load_app(args, quiet=True).app
     status, body = anyio.run(_replay, app, args.record_id)
     print(f"replayed {args.record_id}: status {status}")

@@ -175,7 +175,7 @@ async def alertmanager(request: WebhookRequest) -> dict[str, Any]:
 class _GrafanaVerifier:
     """Checks the bearer token, then the HMAC signature when ``GRAFANA_SECRET`` is set.
 
-    ``secret_field`` names the setting without which the endpoint answers 503,
+    ``secret_field`` names the setting without which the endpoint returns 503,
     as the core's start-up warning reads it from verifiers.
     """
 
