@@ -118,15 +118,6 @@ class Outbox:
         self._wake.set()
         return ids
 
-    def wake(self) -> None:
-        """Look for due messages now (after a retry command, for example)."""
-        self._wake.set()
-
-    @property
-    def in_flight(self) -> int:
-        """Number of messages being sent right now."""
-        return len(self._busy)
-
     async def run(self) -> None:
         """Deliver due messages until cancelled."""
         async with anyio.create_task_group() as task_group:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import itertools
-import time
 from collections.abc import Sequence
 from typing import Literal
 
@@ -301,7 +300,3 @@ class PluginStore:
         """Delete the key; return whether it existed."""
         return await self._storage.kv_delete(self._plugin, chat_key, user_key, store_key)
 
-
-def now() -> float:
-    """Wall-clock time in seconds, the time base of every stored record."""
-    return time.time()
