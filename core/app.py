@@ -73,9 +73,9 @@ class WebhookApp:
         self.plugins = self.router.plugins
         self._raw_config = dict(config if config is not None else self.settings.plugins)
         self.data_dir = Path(data_dir if data_dir is not None else self.settings.data_dir)
+        self.instance_id = uuid.uuid4().hex[:12]
         self.storage = store if store is not None else self._default_storage()
         self.clock = clock
-        self.instance_id = uuid.uuid4().hex[:12]
         self._channel_overrides = channels
         self._default_channel = default_channel
         self._configs: dict[str, Any] = {}
@@ -115,6 +115,8 @@ class WebhookApp:
                 self.settings.storage.url,
                 namespace=self.settings.storage.namespace,
                 delivery_ttl=self.settings.deliveries.retention_days * 86400,
+                visibility_timeout=self.settings.storage.visibility_timeout,
+                consumer=self.instance_id,
             )
             return storage
         raise ConfigError(

@@ -40,7 +40,7 @@ class SettingInfo:
 
 
 class SettingValueError(ValueError):
-    """Raised when a setting's value is not one of its allowed choices."""
+    """Raised when a setting's value is outside what the setting allows."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -55,6 +55,12 @@ def _one_of(choices: tuple[Any, ...]) -> Any:
             raise SettingValueError(attribute.name, msg)
 
     return validate
+
+
+def positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Validator: the setting must be a number greater than zero."""
+    if not value > 0:
+        raise SettingValueError(attribute.name, f"expected a number greater than 0, got {value!r}")
 
 
 def setting(

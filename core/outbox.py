@@ -144,7 +144,7 @@ class Outbox:
                 channel = self.router.for_chat(message.chat_key)
                 not_before = self._pace(channel, message.chat_key, now)
                 if not_before > now:
-                    # Store the deferral, which also ends a Redis lease on the message.
+                    # Store the deferral, which also ends this worker's claim on the message.
                     message.next_attempt_at = not_before
                     await self._storage.outbox_update(message)
                     wait = min(wait, not_before - now)
@@ -219,7 +219,7 @@ class Outbox:
             await self._record(self._failed(channel, message, error), message)
         else:
             self.delivered += 1 + len(extra)
-            # Followers first: removing the head ends a Redis lease on the chat.
+            # Followers first: removing the head lets another worker take the chat.
             for follower_id in extra:
                 await self._record(self._storage.outbox_remove(follower_id), message)
             await self._record(self._storage.outbox_remove(message.id), message)

@@ -11,14 +11,16 @@ outbox. Every key starts with ``<namespace>:``::
     delivery:<id>           hash    DeliveryRecord fields; expires after delivery_ttl
     deliveries              zset    delivery record ids scored by received_at
     outbox:seq              string  last assigned message seq (INCR)
-    outbox:msg:<id>         hash    OutboxMessage fields
+    outbox:msg:<id>         hash    OutboxMessage fields, plus "entry" (its stream
+                                    entry id) and "claimed_until" while pending
     outbox:pending          zset    ids of pending messages scored by seq
     outbox:dead             zset    ids of dead messages scored by seq
-    outbox:chat:<chat_key>  zset    pending message ids of one chat by seq; rank 0 is the head
+    outbox:stream:<chat_key> stream pending messages of one chat, oldest first, with
+                                    the consumer group "workers"; each storage
+                                    handle (one per instance) is a consumer
     outbox:due              zset    chat keys with pending messages, scored by when the
                                     head may be sent: its next_attempt_at, or the end
-                                    of the chat's lease when that is later
-    outbox:lease:<chat_key> hash    "id" and "until" of the head leased to one worker
+                                    of a consumer's claim on it when that is later
     instance:<owner>        string  heartbeat of a running instance; expires when it dies
 
 Writes that touch several keys run as Lua scripts or MULTI transactions, so the
@@ -34,6 +36,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -52,12 +57,12 @@ __all__ = ["RedisStorage"]
 
 # redis-py understands these URL schemes (TCP, TLS and Unix socket).
 URL_SCHEMES = ("redis", "rediss", "unix")
-# A worker that took a chat's head message and then went silent (crash, lost
-# network) keeps that chat for this long, and then another worker sends the
-# message again. It must exceed the longest send of a channel. The OneBot and
-# HTTP channels time out after 10 s by default, and a channel configured with a
-# longer timeout risks duplicates.
-OUTBOX_LEASE = 60.0
+# A consumer that read a chat's head message and then went silent (crash, lost
+# network) keeps that chat for this long, and then another consumer claims the
+# message and sends it again. It must exceed the longest send of a channel. The
+# OneBot and HTTP channels time out after 10 s by default, and a channel
+# configured with a longer timeout risks duplicates.
+DEFAULT_VISIBILITY_TIMEOUT = 60.0
 # Delivery records expire in Redis after this long even when no instance prunes
 # the log. It matches the default deliveries.retention_days of 7.
 DEFAULT_DELIVERY_TTL = 7 * 86400.0
@@ -72,31 +77,53 @@ _Reply = Mapping[Any, Any]
 # Shared by the outbox scripts. ARGV[1] is the key prefix.
 _OUTBOX_LUA_HELPERS = """
 local p = ARGV[1]
-local function chat_queue(chat) return p .. 'outbox:chat:' .. chat end
-local function lease_key(chat) return p .. 'outbox:lease:' .. chat end
+local GROUP = 'workers'
+local function stream_key(chat) return p .. 'outbox:stream:' .. chat end
 local function message_key(id) return p .. 'outbox:msg:' .. id end
 
--- Score a chat in outbox:due by the time its head may be sent. Times stay the
--- strings Python wrote: Lua would print numbers with only 14 digits.
-local function refresh_due(chat)
-  local head = redis.call('ZRANGE', chat_queue(chat), 0, 0)[1]
-  if not head then
-    redis.call('ZREM', p .. 'outbox:due', chat)
-    redis.call('DEL', lease_key(chat))
-    return
-  end
-  local at = redis.call('HGET', message_key(head), 'next_attempt_at')
-  local lease_until = redis.call('HGET', lease_key(chat), 'until')
-  if lease_until and tonumber(lease_until) > tonumber(at) then
-    at = lease_until
-  end
-  redis.call('ZADD', p .. 'outbox:due', at, chat)
+-- Append a pending message to its chat's stream. The consumer group is created
+-- with the stream, from its first entry.
+local function enqueue(chat, id)
+  local stream = stream_key(chat)
+  local fresh = redis.call('EXISTS', stream) == 0
+  local entry = redis.call('XADD', stream, '*', 'id', id)
+  if fresh then redis.call('XGROUP', 'CREATE', stream, GROUP, '0') end
+  redis.call('HSET', message_key(id), 'entry', entry, 'claimed_until', '')
 end
 
-local function release_lease(chat, id)
-  if redis.call('HGET', lease_key(chat), 'id') == id then
-    redis.call('DEL', lease_key(chat))
+-- Acknowledge and delete a message's stream entry, if it has one.
+local function dequeue(chat, id)
+  local key = message_key(id)
+  local entry = redis.call('HGET', key, 'entry')
+  if entry then
+    redis.call('XACK', stream_key(chat), GROUP, entry)
+    redis.call('XDEL', stream_key(chat), entry)
+    redis.call('HDEL', key, 'entry', 'claimed_until')
   end
+end
+
+-- The consumer that holds a stream entry, or nil when no consumer does.
+local function holder(chat, entry)
+  local pending = redis.call('XPENDING', stream_key(chat), GROUP, entry, entry, 1)[1]
+  if pending then return pending[2] end
+end
+
+-- Score a chat in outbox:due by the time its head may be sent: its
+-- next_attempt_at, or the end of a worker's claim on it when that is later.
+-- Times stay the strings Python wrote: Lua would print numbers with only 14 digits.
+local function refresh_due(chat)
+  local first = redis.call('XRANGE', stream_key(chat), '-', '+', 'COUNT', 1)[1]
+  if not first then
+    redis.call('ZREM', p .. 'outbox:due', chat)
+    redis.call('DEL', stream_key(chat))
+    return
+  end
+  local fields = redis.call('HMGET', message_key(first[2][2]), 'next_attempt_at', 'claimed_until')
+  local at = fields[1]
+  if fields[2] and fields[2] ~= '' and tonumber(fields[2]) > tonumber(at) then
+    at = fields[2]
+  end
+  redis.call('ZADD', p .. 'outbox:due', at, chat)
 end
 """
 
@@ -117,40 +144,54 @@ redis.call('HSET', key, 'id', id, 'chat_key', chat, 'text', ARGV[4],
   'last_error', ARGV[11])
 redis.call('ZADD', p .. 'outbox:' .. state, seq, id)
 if state == 'pending' then
-  redis.call('ZADD', chat_queue(chat), seq, id)
+  enqueue(chat, id)
   refresh_due(chat)
 end
 return seq
 """
 )
 
-# ARGV: prefix, id, attempts, next_attempt_at, possible_duplicates, state, last_error.
+# ARGV: prefix, id, attempts, next_attempt_at, possible_duplicates, state,
+# last_error, consumer.
 _OUTBOX_UPDATE = (
     _OUTBOX_LUA_HELPERS
     + """
-local id, state = ARGV[2], ARGV[6]
+local id, state, consumer = ARGV[2], ARGV[6], ARGV[8]
 local key = message_key(id)
 local chat = redis.call('HGET', key, 'chat_key')
 if not chat then return 0 end
 local seq = redis.call('HGET', key, 'seq')
 redis.call('HSET', key, 'attempts', ARGV[3], 'next_attempt_at', ARGV[4],
   'possible_duplicates', ARGV[5], 'state', state, 'last_error', ARGV[7])
-if state == 'pending' then
-  redis.call('ZREM', p .. 'outbox:dead', id)
-  redis.call('ZADD', p .. 'outbox:pending', seq, id)
-  redis.call('ZADD', chat_queue(chat), seq, id)
-else
+if state == 'dead' then
   redis.call('ZREM', p .. 'outbox:pending', id)
   redis.call('ZADD', p .. 'outbox:dead', seq, id)
-  redis.call('ZREM', chat_queue(chat), id)
+  dequeue(chat, id)
+else
+  local entry = redis.call('HGET', key, 'entry')
+  if not entry then
+    -- A dead message back in the queue joins the end of its chat's stream,
+    -- with a new seq that matches its place there.
+    seq = redis.call('INCR', p .. 'outbox:seq')
+    redis.call('HSET', key, 'seq', seq)
+    redis.call('ZREM', p .. 'outbox:dead', id)
+    enqueue(chat, id)
+  else
+    -- The update ends the caller's claim. A claim another consumer took over
+    -- after the caller went silent stays.
+    local owner = holder(chat, entry)
+    if not owner or owner == consumer then
+      redis.call('HSET', key, 'claimed_until', '')
+    end
+  end
+  redis.call('ZADD', p .. 'outbox:pending', seq, id)
 end
-release_lease(chat, id)
 refresh_due(chat)
 return 1
 """
 )
 
-# ARGV: prefix, id.
+# ARGV: prefix, id. Acknowledges the message's entry: its channel confirmed it.
 _OUTBOX_REMOVE = (
     _OUTBOX_LUA_HELPERS
     + """
@@ -158,51 +199,78 @@ local id = ARGV[2]
 local key = message_key(id)
 local chat = redis.call('HGET', key, 'chat_key')
 if not chat then return 0 end
+dequeue(chat, id)
 redis.call('DEL', key)
 redis.call('ZREM', p .. 'outbox:pending', id)
 redis.call('ZREM', p .. 'outbox:dead', id)
-redis.call('ZREM', chat_queue(chat), id)
-release_lease(chat, id)
 refresh_due(chat)
 return 1
 """
 )
 
-# Lease the heads of due chats to the caller. ARGV: prefix, now, limit,
-# lease end, then the busy chat keys. Returns each leased head as HGETALL pairs.
+# Claim the heads of due chats for one consumer. ARGV: prefix, now, limit,
+# consumer, visibility timeout in milliseconds, the claim's end (now plus the
+# visibility timeout), then the busy chat keys. Returns each claimed head as
+# HGETALL pairs.
 #
-# NOTE: Redis Streams with consumer groups (XREADGROUP, XACK, and XAUTOCLAIM
-# for messages of a dead consumer) are the planned replacement for this lease
-# scheme. Per-chat order then needs one stream per chat or a lock per chat.
+# Each chat has its own stream, and a consumer reads a new entry from it only
+# while none of its entries is pending, so one chat's messages go out one at a
+# time and in order. A pending head is one of:
+# - released: its consumer recorded a failure or a deferral; whoever finds it
+#   due takes it over with XCLAIM;
+# - claimed: a consumer is sending it; once it has been idle for the
+#   visibility timeout, that consumer is taken to be dead and XAUTOCLAIM hands
+#   the head to the caller, counted as a possible duplicate.
 _OUTBOX_DUE = (
     _OUTBOX_LUA_HELPERS
     + """
-local now, limit, lease_until = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local now, limit, consumer = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local visibility, claim_end = tonumber(ARGV[5]), ARGV[6]
 local busy = {}
-for i = 5, #ARGV do busy[ARGV[i]] = true end
-local chats = redis.call('ZRANGEBYSCORE', p .. 'outbox:due', '-inf', now,
-  'LIMIT', 0, limit + #ARGV - 4)
-local leased = {}
+for i = 7, #ARGV do busy[ARGV[i]] = true end
+local due = p .. 'outbox:due'
+local chats = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, limit + #ARGV - 6)
+local claimed = {}
 for _, chat in ipairs(chats) do
-  if #leased >= limit then break end
+  if #claimed >= limit then break end
   if not busy[chat] then
-    local head = redis.call('ZRANGE', chat_queue(chat), 0, 0)[1]
-    if head then
-      local key = message_key(head)
-      -- The chat is due, so any lease on it has run out. A lease on this same
-      -- head means its worker never reported back and may have sent it.
-      if redis.call('HGET', lease_key(chat), 'id') == head then
-        redis.call('HINCRBY', key, 'possible_duplicates', 1)
-      end
-      redis.call('HSET', lease_key(chat), 'id', head, 'until', lease_until)
-      redis.call('ZADD', p .. 'outbox:due', lease_until, chat)
-      leased[#leased + 1] = redis.call('HGETALL', key)
+    local stream = stream_key(chat)
+    local pending = redis.call('XPENDING', stream, GROUP, '-', '+', 1)[1]
+    local id = nil
+    if not pending then
+      local read = redis.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', 1,
+        'STREAMS', stream, '>')
+      if read and read[1] and read[1][2][1] then id = read[1][2][1][2][2] end
     else
-      redis.call('ZREM', p .. 'outbox:due', chat)
+      local entry, idle = pending[1], pending[3]
+      local fields = redis.call('XRANGE', stream, entry, entry)[1]
+      local head = fields and fields[2][2]
+      if not head then
+        -- An entry whose message is gone carries nothing to send.
+        redis.call('XACK', stream, GROUP, entry)
+        redis.call('XDEL', stream, entry)
+        refresh_due(chat)
+      elseif redis.call('HGET', message_key(head), 'claimed_until') == '' then
+        redis.call('XCLAIM', stream, GROUP, consumer, 0, entry)
+        id = head
+      elseif idle >= visibility then
+        redis.call('XAUTOCLAIM', stream, GROUP, consumer, visibility, '0-0', 'COUNT', 1)
+        redis.call('HINCRBY', message_key(head), 'possible_duplicates', 1)
+        id = head
+      else
+        redis.call('ZADD', due, tonumber(now) + (visibility - idle) / 1000, chat)
+      end
+    end
+    if id then
+      redis.call('HSET', message_key(id), 'claimed_until', claim_end)
+      redis.call('ZADD', due, claim_end, chat)
+      claimed[#claimed + 1] = redis.call('HGETALL', message_key(id))
+    elseif not pending then
+      refresh_due(chat)
     end
   end
 end
-return leased
+return claimed
 """
 )
 
@@ -284,7 +352,10 @@ class RedisStorage(Storage):
     """Storage shared by every instance that uses the same Redis ``url`` and ``namespace``.
 
     ``delivery_ttl`` (seconds) is how long Redis keeps a delivery record when
-    no instance prunes the log first.
+    no instance prunes the log first. ``visibility_timeout`` (seconds) is how
+    long an outbox message read by a consumer that went silent waits before
+    another consumer claims it. ``consumer`` names this handle in the outbox's
+    consumer groups; the default is unique per handle.
     """
 
     # Other instances use this storage at the same time, so the app must not
@@ -297,6 +368,8 @@ class RedisStorage(Storage):
         *,
         namespace: str = "plughook",
         delivery_ttl: float = DEFAULT_DELIVERY_TTL,
+        visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT,
+        consumer: str = "",
     ) -> None:
         scheme = urlsplit(url).scheme
         if scheme not in URL_SCHEMES:
@@ -310,6 +383,8 @@ class RedisStorage(Storage):
         self.url = url
         self.namespace = namespace
         self.delivery_ttl = delivery_ttl
+        self.visibility_timeout = visibility_timeout
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._prefix = f"{namespace}:"
         self._connection: _Connection | None = None
 
@@ -441,24 +516,33 @@ class RedisStorage(Storage):
     async def outbox_due(
         self, now: float, limit: int, busy_chats: frozenset[str]
     ) -> list[OutboxMessage]:
-        """Lease and return the oldest pending message of up to ``limit`` due chats.
+        """Claim and return the oldest pending message of up to ``limit`` due chats.
 
-        Each returned head stays hidden from every caller, on this instance or
-        another, until it is updated or removed, or for ``OUTBOX_LEASE``
-        seconds after ``now``. A head whose lease ran out is returned again
-        with ``possible_duplicates`` raised by one (at-least-once delivery).
+        This handle's consumer reads each head from its chat's stream. The head
+        stays hidden from every other consumer until it is updated or removed,
+        or until it has been idle for ``visibility_timeout`` seconds; then
+        another consumer claims it (XAUTOCLAIM) and it is returned again with
+        ``possible_duplicates`` raised by one (at-least-once delivery).
         """
         if limit <= 0:
             return []
-        args: list[EncodableT] = [self._prefix, now, limit, now + OUTBOX_LEASE, *sorted(busy_chats)]
-        leased = await self._conn().outbox_due(args=args)
-        messages = [_message(_decode(_pairs(flat))) for flat in leased]
+        args: list[EncodableT] = [
+            self._prefix,
+            now,
+            limit,
+            self.consumer,
+            _milliseconds(self.visibility_timeout),
+            now + self.visibility_timeout,
+            *sorted(busy_chats),
+        ]
+        claimed = await self._conn().outbox_due(args=args)
+        messages = [_message(_decode(_pairs(flat))) for flat in claimed]
         return sorted(messages, key=lambda m: m.seq)
 
     async def outbox_next_due(self) -> float | None:
         """Return the earliest time a chat's head message may be sent.
 
-        Leases count, and messages behind a chat's head do not, because they
+        Claims count, and messages behind a chat's head do not, because they
         cannot be sent before it.
         """
         first = await self._conn().client.zrange(self._key("outbox", "due"), 0, 0, withscores=True)
@@ -473,6 +557,7 @@ class RedisStorage(Storage):
             message.possible_duplicates,
             message.state,
             message.last_error,
+            self.consumer,
         ]
         await self._conn().outbox_update(args=args)
 
@@ -498,9 +583,11 @@ class RedisStorage(Storage):
         if limit <= 0:
             return []
         client = self._conn().client
-        queue = self._key("outbox", "chat", chat_key)
-        ids = cast(list[bytes], await client.zrange(queue, 0, limit - 1))
-        messages = await self._outbox_many(ids)
+        stream = self._key("outbox", "stream", chat_key)
+        entries = cast(
+            list[tuple[bytes, dict[bytes, bytes]]], await client.xrange(stream, count=limit)
+        )
+        messages = await self._outbox_many([fields[b"id"] for _, fields in entries])
         pending = [m for m in messages if m.state == "pending"]
         return sorted(pending, key=lambda m: m.seq)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from .config import setting, structure_config
+from .config import positive, setting, structure_config
 from .errors import ConfigError
 
 __all__ = [
@@ -53,7 +53,11 @@ class StorageSettings:
     namespace: str = "plughook"
     # Seconds between heartbeats of an instance on shared storage; tasks of an
     # instance silent for three intervals are marked interrupted by another.
-    heartbeat_interval: float = 5.0
+    heartbeat_interval: float = attrs.field(default=5.0, validator=positive)
+    # Seconds an outbox message read by an instance that stopped responding
+    # waits before another instance claims it and sends it again (Redis). It
+    # must exceed the longest send of a channel.
+    visibility_timeout: float = attrs.field(default=60.0, validator=positive)
 
 
 @attrs.frozen

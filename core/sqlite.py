@@ -77,6 +77,28 @@ _DELIVERY_COLUMNS = (
 )
 
 
+_OUTBOX_INSERT = (
+    "INSERT INTO outbox (id, chat_key, text, created_at, plugin, attempts, "
+    "next_attempt_at, state, last_error, possible_duplicates) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _outbox_values(message: OutboxMessage) -> tuple[Any, ...]:
+    return (
+        message.id,
+        message.chat_key,
+        message.text,
+        message.created_at,
+        message.plugin,
+        message.attempts,
+        message.next_attempt_at,
+        message.state,
+        message.last_error,
+        message.possible_duplicates,
+    )
+
+
 def _outbox(row: sqlite3.Row) -> OutboxMessage:
     return OutboxMessage(*row)
 
@@ -259,23 +281,7 @@ class SQLiteStorage(Storage):
     # Outbox.
     async def outbox_add(self, message: OutboxMessage) -> None:
         def run() -> None:
-            cursor = self._main.db().execute(
-                "INSERT INTO outbox (id, chat_key, text, created_at, plugin, attempts, "
-                "next_attempt_at, state, last_error, possible_duplicates) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    message.id,
-                    message.chat_key,
-                    message.text,
-                    message.created_at,
-                    message.plugin,
-                    message.attempts,
-                    message.next_attempt_at,
-                    message.state,
-                    message.last_error,
-                    message.possible_duplicates,
-                ),
-            )
+            cursor = self._main.db().execute(_OUTBOX_INSERT, _outbox_values(message))
             message.seq = cursor.lastrowid or 0
 
         await self._main.run(run)
@@ -310,18 +316,33 @@ class SQLiteStorage(Storage):
         return float(value) if value is not None else None
 
     async def outbox_update(self, message: OutboxMessage) -> None:
-        await self._main.execute(
-            "UPDATE outbox SET attempts=?, next_attempt_at=?, state=?, last_error=?, "
-            "possible_duplicates=? WHERE id=?",
-            (
-                message.attempts,
-                message.next_attempt_at,
-                message.state,
-                message.last_error,
-                message.possible_duplicates,
-                message.id,
-            ),
-        )
+        def run() -> None:
+            db = self._main.db()
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(
+                    "UPDATE outbox SET attempts=?, next_attempt_at=?, last_error=?, "
+                    "possible_duplicates=? WHERE id=?",
+                    (
+                        message.attempts,
+                        message.next_attempt_at,
+                        message.last_error,
+                        message.possible_duplicates,
+                        message.id,
+                    ),
+                )
+                row = db.execute("SELECT state FROM outbox WHERE id=?", (message.id,)).fetchone()
+                if row is None or row[0] == message.state:
+                    return
+                if message.state == "pending":
+                    # Back from the dead letters: a new seq puts the message
+                    # at the end of its chat's queue.
+                    db.execute("DELETE FROM outbox WHERE id=?", (message.id,))
+                    db.execute(_OUTBOX_INSERT, _outbox_values(message))
+                else:
+                    db.execute("UPDATE outbox SET state=? WHERE id=?", (message.state, message.id))
+
+        await self._main.run(run)
 
     async def outbox_remove(self, message_id: str) -> None:
         await self._main.execute("DELETE FROM outbox WHERE id=?", (message_id,))

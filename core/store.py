@@ -87,7 +87,12 @@ class Storage(abc.ABC):
         """Return the earliest ``next_attempt_at`` among pending messages."""
 
     @abc.abstractmethod
-    async def outbox_update(self, message: OutboxMessage) -> None: ...
+    async def outbox_update(self, message: OutboxMessage) -> None:
+        """Store a message's attempts, next attempt, state and last error.
+
+        A dead message made pending again gets a new ``seq`` and joins the end
+        of its chat's queue. The update ends the caller's claim on the message.
+        """
 
     @abc.abstractmethod
     async def outbox_remove(self, message_id: str) -> None: ...
@@ -212,8 +217,13 @@ class MemoryStorage(Storage):
         return min(times, default=None)
 
     async def outbox_update(self, message: OutboxMessage) -> None:
-        if message.id in self.outbox:
-            self.outbox[message.id] = attrs.evolve(message)
+        stored = self.outbox.get(message.id)
+        if stored is None:
+            return
+        seq = stored.seq
+        if stored.state == "dead" and message.state == "pending":
+            seq = next(self._seq)
+        self.outbox[message.id] = attrs.evolve(message, seq=seq)
 
     async def outbox_remove(self, message_id: str) -> None:
         self.outbox.pop(message_id, None)

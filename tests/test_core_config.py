@@ -81,3 +81,18 @@ def test_invalid_toml_names_position(tmp_path: Path) -> None:
 def test_missing_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         read_config_file(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("key", ["heartbeat_interval", "visibility_timeout"])
+@pytest.mark.parametrize("value", [0, -1.5])
+def test_storage_durations_must_be_positive(key: str, value: float) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"storage": {key: value}})
+    assert caught.value.problems == [
+        (f"storage.{key}", f"expected a number greater than 0, got {float(value)!r}")
+    ]
+
+
+def test_storage_visibility_timeout_is_read() -> None:
+    settings = load_settings({"storage": {"visibility_timeout": 5}})
+    assert settings.storage.visibility_timeout == 5.0

@@ -1,4 +1,4 @@
-"""Several plughook instances on one Redis: outbox leases and shared workers.
+"""Several plughook instances on one Redis: outbox consumers and shared workers.
 
 The instances here are storage handles or apps in one process. Each has its
 own Redis connection pool, as separate processes would.
@@ -17,15 +17,18 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from core import Plugin, WebhookApp, WebhookRequest
+from core import Plugin, Settings, WebhookApp, WebhookRequest
 from core.channels import Channel
 from core.records import OutboxMessage
-from core.redis import OUTBOX_LEASE, RedisStorage
+from core.redis import RedisStorage
+from core.settings import StorageSettings
 
 pytest_plugins = ["tests.redis_server"]
 pytestmark = pytest.mark.anyio
 
 T0 = 1_700_000_000.125
+# Short, so that the claim of a silent consumer runs out within a test.
+VISIBILITY = 0.2
 
 
 @pytest.fixture
@@ -35,7 +38,9 @@ async def instances(redis_url: str) -> AsyncIterator[list[RedisStorage]]:
     async with AsyncExitStack() as stack:
         handles = []
         for _ in range(3):
-            storage = RedisStorage(redis_url, namespace=namespace)
+            storage = RedisStorage(
+                redis_url, namespace=namespace, visibility_timeout=VISIBILITY
+            )
             await storage.open()
             stack.push_async_callback(storage.close)
             handles.append(storage)
@@ -52,7 +57,7 @@ def ids(messages: list[OutboxMessage]) -> list[str]:
     return [m.id for m in messages]
 
 
-async def test_leased_head_hidden_from_other_instance(instances: list[RedisStorage]) -> None:
+async def test_claimed_head_hidden_from_other_instance(instances: list[RedisStorage]) -> None:
     first, second, _ = instances
     a1 = await add(first, "console-a")
     b1 = await add(first, "console-b")
@@ -60,36 +65,86 @@ async def test_leased_head_hidden_from_other_instance(instances: list[RedisStora
     assert await second.outbox_due(T0 + 1, 10, frozenset()) == []
 
 
-async def test_expired_lease_redelivers_as_possible_duplicate(
+async def test_claimed_head_is_pending_entry_of_its_consumer(
+    instances: list[RedisStorage],
+) -> None:
+    first, _, _ = instances
+    a1 = await add(first, "console-a")
+    await first.outbox_due(T0, 10, frozenset())
+    client = first._conn().client
+    stream = f"{first.namespace}:outbox:stream:console-a"
+    [entry] = await client.xpending_range(stream, "workers", "-", "+", 10)
+    assert entry["consumer"].decode() == first.consumer
+    [(_, fields)] = await client.xrange(stream, entry["message_id"], entry["message_id"])
+    assert fields[b"id"].decode() == a1.id
+
+
+async def test_silent_consumer_head_claimed_after_visibility_timeout(
     instances: list[RedisStorage],
 ) -> None:
     first, second, _ = instances
     a1 = await add(first, "console-a")
     await first.outbox_due(T0, 10, frozenset())
-    [again] = await second.outbox_due(T0 + OUTBOX_LEASE + 1, 10, frozenset())
+    assert await second.outbox_due(T0 + VISIBILITY + 1, 10, frozenset()) == []
+    await anyio.sleep(VISIBILITY + 0.05)
+    [again] = await second.outbox_due(T0 + VISIBILITY + 2, 10, frozenset())
     assert again.id == a1.id
     assert again.possible_duplicates == 1
 
 
-async def test_update_releases_lease(instances: list[RedisStorage]) -> None:
+async def test_late_update_keeps_claim_taken_over(instances: list[RedisStorage]) -> None:
+    first, second, third = instances
+    await add(first, "console-a")
+    [stale] = await first.outbox_due(T0, 10, frozenset())
+    await anyio.sleep(VISIBILITY + 0.05)
+    [taken_over] = await second.outbox_due(T0 + VISIBILITY + 1, 10, frozenset())
+    assert taken_over.id == stale.id
+    stale.attempts = 1
+    await first.outbox_update(stale)
+    assert await third.outbox_due(T0 + VISIBILITY + 1, 10, frozenset()) == []
+
+
+async def test_remove_acknowledges_and_deletes_entry(instances: list[RedisStorage]) -> None:
+    first, _, _ = instances
+    a1 = await add(first, "console-a")
+    a2 = await add(first, "console-a")
+    await first.outbox_due(T0, 10, frozenset())
+    await first.outbox_remove(a1.id)
+    stream = f"{first.namespace}:outbox:stream:console-a"
+    entries = await first._conn().client.xrange(stream)
+    assert [fields[b"id"].decode() for _, fields in entries] == [a2.id]
+    assert await first._conn().client.xpending(stream, "workers") == {
+        "pending": 0, "min": None, "max": None, "consumers": []
+    }
+
+
+async def test_empty_stream_is_deleted(instances: list[RedisStorage]) -> None:
+    first, _, _ = instances
+    a1 = await add(first, "console-a")
+    await first.outbox_due(T0, 10, frozenset())
+    await first.outbox_remove(a1.id)
+    assert await first._conn().client.exists(f"{first.namespace}:outbox:stream:console-a") == 0
+
+
+async def test_update_releases_claim(instances: list[RedisStorage]) -> None:
     first, second, _ = instances
     a1 = await add(first, "console-a")
-    [leased] = await first.outbox_due(T0, 10, frozenset())
-    leased.attempts = 1
-    leased.next_attempt_at = T0 + 5
-    await first.outbox_update(leased)
+    [claimed] = await first.outbox_due(T0, 10, frozenset())
+    claimed.attempts = 1
+    claimed.next_attempt_at = T0 + 5
+    await first.outbox_update(claimed)
     assert await second.outbox_next_due() == T0 + 5
     assert ids(await second.outbox_due(T0 + 5, 10, frozenset())) == [a1.id]
 
 
-async def test_next_due_counts_lease(instances: list[RedisStorage]) -> None:
+async def test_next_due_counts_claim(instances: list[RedisStorage]) -> None:
     first, _, _ = instances
     await add(first, "console-a")
     await first.outbox_due(T0, 10, frozenset())
-    assert await first.outbox_next_due() == T0 + OUTBOX_LEASE
+    assert await first.outbox_next_due() == T0 + VISIBILITY
 
 
-async def test_revived_message_waits_for_lease(instances: list[RedisStorage]) -> None:
+async def test_revived_message_waits_for_claimed_head(instances: list[RedisStorage]) -> None:
     first, second, _ = instances
     a0 = await add(first, "console-a")
     a1 = await add(first, "console-a")
@@ -97,8 +152,7 @@ async def test_revived_message_waits_for_lease(instances: list[RedisStorage]) ->
     await first.outbox_update(a0)
     assert ids(await first.outbox_due(T0, 10, frozenset())) == [a1.id]
 
-    # Moving a0 back to pending must not let another instance send it while
-    # a1, which a0 precedes, is still in flight.
+    # Back in the queue, a0 waits behind a1, which is still in flight.
     a0.state = "pending"
     await second.outbox_update(a0)
     assert await second.outbox_due(T0 + 1, 10, frozenset()) == []
@@ -106,20 +160,20 @@ async def test_revived_message_waits_for_lease(instances: list[RedisStorage]) ->
     assert ids(await second.outbox_due(T0 + 1, 10, frozenset())) == [a0.id]
 
 
-async def test_concurrent_due_leases_each_head_once(instances: list[RedisStorage]) -> None:
+async def test_concurrent_due_claims_each_head_once(instances: list[RedisStorage]) -> None:
     heads = [await add(instances[0], f"console-{index}") for index in range(20)]
     for head in heads:
         await add(instances[0], head.chat_key)
-    leased_ids: list[str] = []
+    claimed_ids: list[str] = []
 
     async def take(storage: RedisStorage) -> None:
-        leased_ids.extend(ids(await storage.outbox_due(T0, 3, frozenset())))
+        claimed_ids.extend(ids(await storage.outbox_due(T0, 3, frozenset())))
 
     async with anyio.create_task_group() as group:
         for index in range(12):
             group.start_soon(take, instances[index % len(instances)])
-    assert len(leased_ids) == len(set(leased_ids))
-    assert sorted(leased_ids) == sorted(ids(heads))
+    assert len(claimed_ids) == len(set(claimed_ids))
+    assert sorted(claimed_ids) == sorted(ids(heads))
 
 
 class SharedRecorder:
@@ -201,3 +255,11 @@ async def test_task_record_visible_to_other_app(redis_url: str, tmp_path: Path) 
     assert record is not None
     assert record.state == "completed"
     assert record.result == "7"
+
+
+def test_app_names_its_consumer_after_instance(redis_url: str, tmp_path: Path) -> None:
+    storage = StorageSettings(backend="redis", url=redis_url, visibility_timeout=7.0)
+    app = WebhookApp([jobs], settings=Settings(storage=storage), data_dir=tmp_path)
+    assert isinstance(app.storage, RedisStorage)
+    assert app.storage.consumer == app.instance_id
+    assert app.storage.visibility_timeout == 7.0

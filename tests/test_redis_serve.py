@@ -31,6 +31,8 @@ GROUPS = 20
 CONCURRENCY = 32
 # Seconds a delivery claimed by the killed instance blocks its redelivery.
 CLAIM_TIMEOUT = 3.0
+# Seconds before the outbox messages the killed instance had read go to the other.
+VISIBILITY_TIMEOUT = 3.0
 
 
 def write_config(folder: Path, redis_url: str, api_url: str) -> Path:
@@ -39,7 +41,7 @@ def write_config(folder: Path, redis_url: str, api_url: str) -> Path:
         f'data_dir = "{folder / "data"}"\nlog_level = "WARNING"\n'
         "[storage]\n"
         f'backend = "redis"\nurl = "{redis_url}"\nnamespace = "serve-{time.monotonic_ns()}"\n'
-        "heartbeat_interval = 0.5\n"
+        f"heartbeat_interval = 0.5\nvisibility_timeout = {VISIBILITY_TIMEOUT}\n"
         f"[deliveries]\nclaim_timeout = {CLAIM_TIMEOUT}\n"
         "[outbox]\nbase_delay = 0.02\nmax_delay = 0.2\nmax_attempts = 1000\nconcurrency = 16\n"
         "[channels.onebot_v11]\n"
