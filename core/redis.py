@@ -216,11 +216,11 @@ return 1
 # Each chat has its own stream, and a consumer reads a new entry from it only
 # while none of its entries is pending, so one chat's messages go out one at a
 # time and in order. A pending head is one of:
-# - released: its consumer recorded a failure or a deferral; whoever finds it
-#   due takes it over with XCLAIM;
-# - claimed: a consumer is sending it; once it has been idle for the
-#   visibility timeout, that consumer is taken to be dead and XAUTOCLAIM hands
-#   the head to the caller, counted as a possible duplicate.
+# - released: its consumer recorded a failure or a deferral. The first
+#   consumer that finds it due takes it over with XCLAIM.
+# - claimed: a consumer is sending it. Once it has been idle for the
+#   visibility timeout, that consumer counts as dead, and XAUTOCLAIM hands
+#   the head to the caller as a possible duplicate.
 _OUTBOX_DUE = (
     _OUTBOX_LUA_HELPERS
     + """

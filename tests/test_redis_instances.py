@@ -79,7 +79,7 @@ async def test_claimed_head_is_pending_entry_of_its_consumer(
     assert fields[b"id"].decode() == a1.id
 
 
-async def test_silent_consumer_head_claimed_after_visibility_timeout(
+async def test_silent_consumer_head_is_reclaimed(
     instances: list[RedisStorage],
 ) -> None:
     first, second, _ = instances
