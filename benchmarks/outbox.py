@@ -1,22 +1,27 @@
 """Outbox throughput: messages per second from ``put`` to confirmed delivery.
 
-Measured on the SQLite backend (the default) through the console channel and
+Measured through the console channel on the SQLite backend (the default) and
+on Redis (a private redis-server on a Unix socket, when one is installed), and
 through a minimal OneBot v11 server on loopback, with the flood limits off.
 """
 
 from __future__ import annotations
 
 import io
+import shutil
 import socket
 import tempfile
 import time
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from benchmarks.instances import start_redis
 from core import Settings, WebhookApp
 from core.channels import ConsoleChannel
-from core.settings import OutboxSettings
+from core.settings import OutboxSettings, StorageSettings
 
 CHATS = 20
 
@@ -62,6 +67,19 @@ async def bench_outbox(count: int) -> dict[str, Any]:
         )
         console_rate = await _drain_rate(console, count)
 
+        redis_rate = None
+        if shutil.which("redis-server") is not None:
+            with ExitStack() as stack:
+                url = start_redis(Path(folder), stack)
+                storage = StorageSettings(backend="redis", url=url, namespace="bench-outbox")
+                on_redis = WebhookApp(
+                    [],
+                    data_dir=f"{folder}/redis",
+                    settings=Settings(outbox=outbox, storage=storage),
+                    default_channel=ConsoleChannel(stream=io.StringIO()),
+                )
+                redis_rate = await _drain_rate(on_redis, count)
+
         runner, url = await _onebot_server()
         try:
             channels = {"onebot_v11": {"api_url": url, "min_interval": 0.0, "rate_per_minute": 0}}
@@ -74,5 +92,6 @@ async def bench_outbox(count: int) -> dict[str, Any]:
         "messages": count,
         "chats": CHATS,
         "console_per_s": console_rate,
+        "console_redis_per_s": redis_rate,
         "onebot_per_s": onebot_rate,
     }

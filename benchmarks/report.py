@@ -159,6 +159,11 @@ def core_section(result: dict[str, Any], source: Path) -> list[str]:
             f"| outbox, console channel ({outbox['messages']} messages, {outbox['chats']} chats, "
             f"SQLite) | {outbox['console_per_s']:.0f} messages/s | |"
         )
+        if outbox.get("console_redis_per_s"):
+            lines.append(
+                f"| outbox, console channel, Redis Streams | "
+                f"{outbox['console_redis_per_s']:.0f} messages/s | |"
+            )
         lines.append(
             f"| outbox, OneBot v11 channel to a loopback server | "
             f"{outbox['onebot_per_s']:.0f} messages/s | |"
