@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS dedupe (
 
 # The delivery log lives in a file of its own, so that its batched writes
 # never hold the lock that outbox and store writes wait for. A row's body is
-# in the segment file ``body_segment`` at ``body_offset``; ``body`` holds it
+# in the segment file ``body_segment`` at ``body_offset``. ``body`` contains it
 # only in rows written before segment files existed, and is empty otherwise.
 LOG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -92,7 +92,7 @@ _DELIVERY_COLUMNS = (
 )
 
 
-# Header lists hold only strings, so the encoder need not look for cycles,
+# Header lists contain only strings, so the encoder need not look for cycles,
 # which saves about a third of the 2 us that json.dumps takes per record.
 _encode_headers = json.JSONEncoder(check_circular=False).encode
 
