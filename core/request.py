@@ -113,7 +113,11 @@ class WebhookRequest:
     @property
     def charset(self) -> str:
         """The charset parameter of Content-Type, ``utf-8`` when absent."""
-        _, options = parse_options_header(self.headers.get("Content-Type", ""))
+        value = self.headers.get("Content-Type", "")
+        if ";" not in value:
+            # A media type without parameters has no charset, so the parser is skipped.
+            return "utf-8"
+        _, options = parse_options_header(value)
         charset = options.get(b"charset")
         return charset.decode("latin-1").lower() if charset else "utf-8"
 

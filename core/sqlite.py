@@ -1,7 +1,9 @@
 """SQLite storage backend: two database files in the data directory, WAL mode.
 
 ``plughook.sqlite3`` keeps the store, outbox, dedupe keys and task records;
-``plughook-deliveries.sqlite3`` keeps the delivery log. Each file has one
+``plughook-deliveries.sqlite3`` keeps the delivery log, whose request bodies
+live in segment files in ``plughook-deliveries-bodies/`` (see
+``core.segments``). Each file has one
 connection whose calls run in one worker thread at a time (a capacity
 limiter of 1), so the event loop never blocks on the disk and a connection
 is never used by two threads at once.
@@ -10,6 +12,7 @@ is never used by two threads at once.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,9 +22,12 @@ import anyio
 import anyio.to_thread
 
 from .records import DeliveryRecord, OutboxMessage, OutboxState, TaskRecord
+from .segments import BodySegments
 from .store import IN_PROGRESS_TTL, ClaimResult, Storage
 
 __all__ = ["SQLiteStorage"]
+
+logger = logging.getLogger("plughook.sqlite")
 
 T = TypeVar("T")
 
@@ -50,17 +56,26 @@ CREATE TABLE IF NOT EXISTS dedupe (
 """
 
 # The delivery log lives in a file of its own, so that its batched writes
-# never hold the lock that outbox and store writes wait for.
+# never hold the lock that outbox and store writes wait for. A row's body is
+# in the segment file ``body_segment`` at ``body_offset``. ``body`` contains it
+# only in rows written before segment files existed, and is empty otherwise.
 LOG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, received_at REAL NOT NULL,
     plugin TEXT NOT NULL, path TEXT NOT NULL, method TEXT NOT NULL, headers TEXT NOT NULL,
     query TEXT NOT NULL, body BLOB NOT NULL, body_truncated INTEGER NOT NULL,
     status INTEGER NOT NULL, duration_ms REAL NOT NULL, error_id TEXT NOT NULL,
-    replay_of TEXT NOT NULL
+    replay_of TEXT NOT NULL, body_segment TEXT NOT NULL DEFAULT '',
+    body_offset INTEGER NOT NULL DEFAULT 0, body_length INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at);
 """
+# Columns added to delivery-log files created before segment files existed.
+_SEGMENT_COLUMNS = (
+    "body_segment TEXT NOT NULL DEFAULT ''",
+    "body_offset INTEGER NOT NULL DEFAULT 0",
+    "body_length INTEGER NOT NULL DEFAULT 0",
+)
 
 # SQLite accepts at most 32,766 parameters per statement (since 3.32); 200
 # rows of up to 20 columns stay far below that.
@@ -73,9 +88,8 @@ _OUTBOX_COLUMNS = (
 _TASK_COLUMNS = "id, plugin, name, state, created_at, updated_at, result, error, owner"
 _DELIVERY_COLUMNS = (
     "id, delivery_id, received_at, plugin, path, method, headers, query, body, body_truncated, "
-    "status, duration_ms, error_id, replay_of"
+    "status, duration_ms, error_id, replay_of, body_segment, body_offset, body_length"
 )
-
 
 _OUTBOX_INSERT = (
     "INSERT INTO outbox (id, chat_key, text, created_at, plugin, attempts, "
@@ -99,23 +113,35 @@ def _outbox_values(message: OutboxMessage) -> tuple[Any, ...]:
     )
 
 
+# Header lists contain only strings, so the encoder need not look for cycles,
+# which saves about a third of the 2 us that json.dumps takes per record.
+_encode_headers = json.JSONEncoder(check_circular=False).encode
+
+
 def _outbox(row: sqlite3.Row) -> OutboxMessage:
     return OutboxMessage(*row)
 
 
-def _delivery(row: sqlite3.Row) -> DeliveryRecord:
-    values = list(row)
-    values[6] = [tuple(pair) for pair in json.loads(values[6])]
-    values[9] = bool(values[9])
-    return DeliveryRecord(*values)
+def _add_segment_columns(connection: sqlite3.Connection) -> None:
+    """Add the segment columns to a delivery log created before they existed."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(deliveries)")}
+    for column in _SEGMENT_COLUMNS:
+        if column.split()[0] not in present:
+            connection.execute(f"ALTER TABLE deliveries ADD COLUMN {column}")
 
 
 class _Database:
     """One SQLite file with one connection, used from one worker thread at a time."""
 
-    def __init__(self, path: Path, schema: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        schema: str,
+        migrate: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
         self.path = path
         self._schema = schema
+        self._migrate = migrate
         self._connection: sqlite3.Connection | None = None
         self._limiter = anyio.CapacityLimiter(1)
 
@@ -131,6 +157,8 @@ class _Database:
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA busy_timeout=10000")
         connection.executescript(self._schema)
+        if self._migrate is not None:
+            self._migrate(connection)
         self._connection = connection
 
     async def close(self) -> None:
@@ -140,6 +168,10 @@ class _Database:
 
     async def run(self, function: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(function, limiter=self._limiter)
+
+    @property
+    def is_open(self) -> bool:
+        return self._connection is not None
 
     def db(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -168,29 +200,22 @@ class _Database:
 
         await self.run(run)
 
-    async def insert_rows(self, insert: str, rows: list[Sequence[Any]]) -> None:
-        """Insert ``rows`` with multi-row ``VALUES`` statements in one transaction.
 
-        ``insert`` is the statement up to ``VALUES``. executemany releases and
-        retakes the GIL once per row; while the event loop runs on the same
-        core that handoff cost more than the insert itself, so each statement
-        carries up to ``ROWS_PER_STATEMENT`` rows.
-        """
-        if not rows:
-            return
-        width = len(rows[0])
-        placeholder = "(" + ", ".join("?" * width) + ")"
+def _insert_rows(db: sqlite3.Connection, insert: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``rows`` with multi-row ``VALUES`` statements in one transaction.
 
-        def run() -> None:
-            db = self.db()
-            with db:
-                db.execute("BEGIN")
-                for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                    chunk = rows[start : start + ROWS_PER_STATEMENT]
-                    values = ", ".join([placeholder] * len(chunk))
-                    db.execute(f"{insert} VALUES {values}", [v for row in chunk for v in row])
-
-        await self.run(run)
+    ``insert`` is the statement up to ``VALUES``. executemany releases and
+    retakes the GIL once per row; while the event loop runs on the same
+    core that handoff cost more than the insert itself, so each statement
+    carries up to ``ROWS_PER_STATEMENT`` rows.
+    """
+    placeholder = "(" + ", ".join("?" * len(rows[0])) + ")"
+    with db:
+        db.execute("BEGIN")
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            values = ", ".join([placeholder] * len(chunk))
+            db.execute(f"{insert} VALUES {values}", [v for row in chunk for v in row])
 
 
 class SQLiteStorage(Storage):
@@ -200,8 +225,11 @@ class SQLiteStorage(Storage):
         self.path = Path(path)
         self._main = _Database(self.path, SCHEMA)
         self._log = _Database(
-            self.path.with_name(f"{self.path.stem}-deliveries.sqlite3"), LOG_SCHEMA
+            self.path.with_name(f"{self.path.stem}-deliveries.sqlite3"),
+            LOG_SCHEMA,
+            _add_segment_columns,
         )
+        self._bodies = BodySegments(self.path.with_name(f"{self.path.stem}-deliveries-bodies"))
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({str(self.path)!r})"
@@ -216,6 +244,8 @@ class SQLiteStorage(Storage):
 
     async def close(self) -> None:
         await self._main.close()
+        if self._log.is_open:
+            await self._log.run(self._bodies.close)
         await self._log.close()
 
     # Plugin key-value store.
@@ -397,29 +427,66 @@ class SQLiteStorage(Storage):
 
     # Delivery log.
     async def deliveries_write(self, records: Sequence[DeliveryRecord]) -> None:
-        rows: list[Sequence[Any]] = [
-            (
-                r.id,
-                r.delivery_id,
-                r.received_at,
-                r.plugin,
-                r.path,
-                r.method,
-                json.dumps(r.headers),
-                r.query,
-                r.body,
-                int(r.body_truncated),
-                r.status,
-                r.duration_ms,
-                r.error_id,
-                r.replay_of,
+        if not records:
+            return
+
+        def run() -> None:
+            # The bodies are synced to disk before the rows that point to them commit.
+            places = self._bodies.append([r.body for r in records])
+            rows = [
+                (
+                    r.id,
+                    r.delivery_id,
+                    r.received_at,
+                    r.plugin,
+                    r.path,
+                    r.method,
+                    _encode_headers(r.headers),
+                    r.query,
+                    b"",
+                    int(r.body_truncated),
+                    r.status,
+                    r.duration_ms,
+                    r.error_id,
+                    r.replay_of,
+                    segment,
+                    offset,
+                    len(r.body),
+                )
+                for r, (segment, offset) in zip(records, places, strict=True)
+            ]
+            _insert_rows(
+                self._log.db(), f"INSERT OR REPLACE INTO deliveries ({_DELIVERY_COLUMNS})", rows
             )
-            for r in records
-        ]
-        await self._log.insert_rows(
-            f"INSERT OR REPLACE INTO deliveries ({_DELIVERY_COLUMNS})",
-            rows,
-        )
+
+        await self._log.run(run)
+
+    def _delivery(self, row: sqlite3.Row) -> DeliveryRecord:
+        """Build a record from a row, reading its body from its segment (worker thread)."""
+        values = list(row[:14])
+        values[6] = [tuple(pair) for pair in json.loads(values[6])]
+        values[9] = bool(values[9])
+        segment, offset, length = row[14:]
+        if segment:
+            body = self._bodies.read(segment, offset, length)
+            if body is None:
+                logger.warning(
+                    "body of delivery record %s is missing from segment %s; "
+                    "the record is kept without it",
+                    values[0],
+                    segment,
+                )
+                body = b""
+                values[9] = True
+            values[8] = body
+        return DeliveryRecord(*values)
+
+    async def _fetch_deliveries(self, sql: str, parameters: Sequence[Any]) -> list[DeliveryRecord]:
+        def run() -> list[DeliveryRecord]:
+            rows = self._log.db().execute(sql, parameters).fetchall()
+            return [self._delivery(row) for row in rows]
+
+        return await self._log.run(run)
 
     async def deliveries_list(
         self, plugin: str | None, status_class: int | None, limit: int
@@ -433,17 +500,16 @@ class SQLiteStorage(Storage):
             clauses.append("status >= ? AND status < ?")
             parameters += [status_class * 100, status_class * 100 + 100]
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self._log.fetch(
+        return await self._fetch_deliveries(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY received_at DESC LIMIT ?",
             (*parameters, limit),
         )
-        return [_delivery(row) for row in rows]
 
     async def delivery_get(self, record_id: str) -> DeliveryRecord | None:
-        rows = await self._log.fetch(
+        records = await self._fetch_deliveries(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id=?", (record_id,)
         )
-        return _delivery(rows[0]) if rows else None
+        return records[0] if records else None
 
     async def deliveries_prune(self, older_than: float, keep: int) -> int:
         def run() -> int:
@@ -456,6 +522,12 @@ class SQLiteStorage(Storage):
                     "(SELECT id FROM deliveries ORDER BY received_at DESC LIMIT ?)",
                     (keep,),
                 )
-                return old.rowcount + extra.rowcount
+            referenced = {
+                row[0] for row in db.execute("SELECT DISTINCT body_segment FROM deliveries")
+            }
+            removed = self._bodies.remove_unreferenced(referenced)
+            if removed:
+                logger.info("deleted %d delivery-body segments that no record refers to", removed)
+            return old.rowcount + extra.rowcount
 
         return await self._log.run(run)

@@ -76,6 +76,12 @@ async def get_only(request: WebhookRequest) -> dict[str, str]:
     return {"method": request.method}
 
 
+# A path outside the characters that get an exact aiohttp route.
+@conformance.mount_webhook("/caf\u00e9 menu", methods=["POST"])
+async def unusual_path(request: WebhookRequest) -> dict[str, str]:
+    return {"path": request.path}
+
+
 @conformance.mount_webhook("/boom")
 async def boom() -> None:
     msg = "secret detail of a failing handler"
@@ -356,6 +362,17 @@ async def test_trailing_slash_finds_endpoint(transport: Transport) -> None:
 
     assert reply.status == 200
     assert reply.json() == {"method": "GET"}
+
+
+@pytest.mark.parametrize(
+    "transport", ["aiohttp", "litestar"], indirect=True, ids=["aiohttp", "litestar"]
+)
+async def test_encoded_path_finds_endpoint(transport: Transport) -> None:
+    # The servers decode the URL path, but the in-process client takes it as given.
+    reply = await transport.request("POST", f"{BASE}/caf%C3%A9%20menu")
+
+    assert reply.status == 200
+    assert reply.json() == {"path": "/caf\u00e9 menu"}
 
 
 # Errors.

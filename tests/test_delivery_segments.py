@@ -1,0 +1,249 @@
+"""Request bodies of the SQLite delivery log in segment files: restart, replay, pruning."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from core import Plugin, WebhookApp, WebhookRequest
+from core.records import DeliveryRecord
+from core.segments import SEGMENT_SECONDS, STALE_SECONDS, BodySegments
+from core.sqlite import SQLiteStorage
+from tests.servers import running_server
+
+pytestmark = pytest.mark.anyio
+
+echo = Plugin("seg-echo", version="1")
+seen: list[bytes] = []
+
+
+@echo.mount_webhook("/hook", methods=["POST"])
+async def hook(request: WebhookRequest) -> Any:
+    body = await request.body()
+    seen.append(body)
+    return {"length": len(body)}
+
+
+@pytest.fixture(autouse=True)
+def reset_seen() -> None:
+    seen.clear()
+
+
+BODY = b'{"ref": "refs/heads/main", "zen": "\xe2\x9c\x93"}\x00\xff' * 40
+
+
+def make_record(record_id: str, received_at: float, body: bytes = BODY) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=record_id,
+        delivery_id=f"delivery-{record_id}",
+        received_at=received_at,
+        plugin="seg-echo",
+        path="/hook",
+        method="POST",
+        headers=[("Content-Type", "application/json")],
+        query="",
+        body=body,
+        body_truncated=False,
+        status=200,
+        duration_ms=1.5,
+    )
+
+
+def segment_files(data: Path) -> list[Path]:
+    return sorted((data / "plughook-deliveries-bodies").glob("*.seg"))
+
+
+def make_stale(paths: list[Path]) -> None:
+    old = time.time() - STALE_SECONDS - 60
+    for path in paths:
+        os.utime(path, (old, old))
+
+
+async def test_body_survives_server_restart(tmp_path: Path) -> None:
+    app = WebhookApp([echo], data_dir=tmp_path)
+    async with (
+        running_server(app, "aiohttp") as base,
+        aiohttp.ClientSession() as session,
+        session.post(f"{base}/api/plugin/seg-echo/webhook/hook", data=BODY) as response,
+    ):
+        assert response.status == 200
+
+    restarted = WebhookApp([echo], data_dir=tmp_path)
+    async with restarted.running(workers=False):
+        [record] = await restarted.storage.deliveries_list(None, None, 10)
+    assert record.body == BODY
+    assert not record.body_truncated
+
+
+async def test_body_is_kept_out_of_sqlite(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_write([make_record("r1", 1000.0)])
+    await storage.close()
+
+    with sqlite3.connect(tmp_path / "plughook-deliveries.sqlite3") as db:
+        [(inline, segment, length)] = db.execute(
+            "SELECT body, body_segment, body_length FROM deliveries"
+        ).fetchall()
+    assert inline == b""
+    assert length == len(BODY)
+    assert [path.name for path in segment_files(tmp_path)] == [segment]
+
+
+async def test_replay_reads_body_from_segment(tmp_path: Path) -> None:
+    first = WebhookApp([echo], data_dir=tmp_path)
+    async with first.running(workers=False):
+        await first.handle(WebhookRequest("POST", "seg-echo", "/hook", body=BODY))
+        await first.writer.flush()
+        [record] = await first.storage.deliveries_list(None, None, 10)
+
+    second = WebhookApp([echo], data_dir=tmp_path)
+    async with second.running(workers=False):
+        original, response = await second.replay(record.id)
+    assert original.body == BODY
+    assert response.status == 200
+    assert seen == [BODY, BODY]
+
+
+async def test_empty_body_writes_no_segment(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_write([make_record("r1", 1000.0, body=b"")])
+    record = await storage.delivery_get("r1")
+    await storage.close()
+    assert record is not None
+    assert record.body == b""
+    assert segment_files(tmp_path) == []
+
+
+async def test_missing_segment_marks_body_cut(tmp_path: Path) -> None:
+    app = WebhookApp([echo], data_dir=tmp_path)
+    async with app.running(workers=False):
+        await app.handle(WebhookRequest("POST", "seg-echo", "/hook", body=BODY))
+        await app.writer.flush()
+        for path in segment_files(tmp_path):
+            path.unlink()
+        [record] = await app.storage.deliveries_list(None, None, 10)
+        with pytest.raises(ValueError, match="cannot be replayed"):
+            await app.replay(record.id)
+    assert record.body == b""
+    assert record.body_truncated
+
+
+async def test_prune_deletes_unreferenced_stale_segment(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_write([make_record("r1", 1000.0)])
+    await storage.close()
+    make_stale(segment_files(tmp_path))
+
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    removed = await storage.deliveries_prune(2000.0, 100)
+    await storage.close()
+    assert removed == 1
+    assert segment_files(tmp_path) == []
+
+
+async def test_prune_keeps_referenced_segment(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_write([make_record("r1", 1000.0), make_record("r2", 3000.0)])
+    make_stale(segment_files(tmp_path))
+    await storage.deliveries_prune(2000.0, 100)
+    record = await storage.delivery_get("r2")
+    await storage.close()
+    assert len(segment_files(tmp_path)) == 1
+    assert record is not None
+    assert record.body == BODY
+
+
+async def test_prune_keeps_recent_unreferenced_segment(tmp_path: Path) -> None:
+    # A segment written moments ago may belong to rows another writer has not committed yet.
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_write([make_record("r1", 1000.0)])
+    await storage.close()
+
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_prune(2000.0, 100)
+    await storage.close()
+    assert len(segment_files(tmp_path)) == 1
+
+
+async def test_log_from_before_segments_still_reads(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "plughook-deliveries.sqlite3") as db:
+        db.execute(
+            "CREATE TABLE deliveries (id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, "
+            "received_at REAL NOT NULL, plugin TEXT NOT NULL, path TEXT NOT NULL, "
+            "method TEXT NOT NULL, headers TEXT NOT NULL, query TEXT NOT NULL, "
+            "body BLOB NOT NULL, body_truncated INTEGER NOT NULL, status INTEGER NOT NULL, "
+            "duration_ms REAL NOT NULL, error_id TEXT NOT NULL, replay_of TEXT NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO deliveries VALUES ('old', 'd-old', 1000.0, 'seg-echo', '/hook', 'POST', "
+            "'[]', '', ?, 0, 200, 1.0, '', '')",
+            (BODY,),
+        )
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_write([make_record("new", 2000.0)])
+    old = await storage.delivery_get("old")
+    new = await storage.delivery_get("new")
+    await storage.close()
+    assert old is not None
+    assert old.body == BODY
+    assert new is not None
+    assert new.body == BODY
+
+
+def test_segment_rotates_after_its_window(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    segments = BodySegments(tmp_path, clock=lambda: now[0])
+    [(first, _)] = segments.append([b"one"])
+    now[0] += SEGMENT_SECONDS
+    [(second, offset)] = segments.append([b"two"])
+    segments.close()
+    assert first != second
+    assert offset == 0
+    assert segments.read(first, 0, 3) == b"one"
+    assert segments.read(second, 0, 3) == b"two"
+
+
+def test_segment_rotates_when_full(tmp_path: Path) -> None:
+    segments = BodySegments(tmp_path, max_bytes=100)
+    [(first, _)] = segments.append([b"x" * 90])
+    [(second, _)] = segments.append([b"y" * 20])
+    segments.close()
+    assert first != second
+
+
+def test_segment_offsets_follow_each_other(tmp_path: Path) -> None:
+    segments = BodySegments(tmp_path)
+    places = segments.append([b"abc", b"", b"defg"])
+    more = segments.append([b"hi"])
+    segments.close()
+    assert places[1] == ("", 0)
+    assert [offset for _, offset in places] == [0, 0, 3]
+    assert more[0][1] == 7
+    assert segments.read(more[0][0], 7, 2) == b"hi"
+
+
+def test_segment_read_rejects_path_outside_folder(tmp_path: Path) -> None:
+    (tmp_path / "outside.seg").write_bytes(b"secret")
+    segments = BodySegments(tmp_path / "bodies")
+    assert segments.read("../outside.seg", 0, 6) is None
+
+
+def test_segment_read_of_short_file_is_none(tmp_path: Path) -> None:
+    segments = BodySegments(tmp_path)
+    [(name, offset)] = segments.append([b"abc"])
+    segments.close()
+    assert segments.read(name, offset, 10) is None
