@@ -345,6 +345,9 @@ class WebhookApp:
         grace = self.settings.server.grace_period
         await self._wait_handlers(grace)
         await self.tasks.shutdown(grace)
+        if self.outbox is not None:
+            # Sends in flight finish, so that a restart does not repeat them.
+            await self.outbox.stop(grace)
         self.tasks.attach(None)
         self._task_group = None
         try:

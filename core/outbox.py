@@ -88,6 +88,7 @@ class Outbox:
         self._clock = clock
         self._wake = anyio.Event()
         self._busy: set[str] = set()
+        self._stopping = False
         self._last_sent: dict[str, float] = {}
         self._channel_sends: dict[int, deque[float]] = {}
         self.delivered = 0
@@ -135,6 +136,8 @@ class Outbox:
 
     async def _dispatch(self, task_group: anyio.abc.TaskGroup) -> float:
         """Start sends for due messages; return how long to sleep before looking again."""
+        if self._stopping:
+            return POLL_INTERVAL
         free = self._settings.concurrency - len(self._busy)
         now = self._clock()
         wait = POLL_INTERVAL
@@ -300,6 +303,25 @@ class Outbox:
             self._settings.max_delay, self._settings.base_delay * 2 ** max(attempts - 1, 0)
         )
         return random.uniform(0, ceiling)
+
+    async def stop(self, timeout: float) -> None:
+        """Start no new sends and wait up to ``timeout`` seconds for the sends in flight.
+
+        A send still running after that is cancelled when the worker is, and
+        its message stays stored, so it is sent again later, possibly twice.
+        """
+        self._stopping = True
+        self._wake.set()
+        with anyio.move_on_after(timeout):
+            while self._busy:
+                await anyio.sleep(0.01)
+        if self._busy:
+            logger.warning(
+                "sends to %d chats still running after %.1f s at shutdown; "
+                "they are cancelled and will be sent again, possibly twice",
+                len(self._busy),
+                timeout,
+            )
 
     async def wait_idle(self) -> None:
         """Wait until no message is pending or in flight."""

@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from core import Settings, WebhookApp
-from core.settings import OutboxSettings
+from core.settings import OutboxSettings, ServerSettings
 from tests.standins import ScriptedResponse
 from tests.standins.onebot import OneBotStandIn
 
@@ -276,3 +276,73 @@ async def test_coalesce_respects_max_length(tmp_path: Path) -> None:
     assert parts == ["msg0", "msg1", "msg2", "msg3"]
     assert all(len(text) <= 10 for text in texts)
     assert any("\n\n" in text for text in texts)
+
+
+async def wait_for_requests(server: OneBotStandIn, count: int) -> None:
+    with anyio.fail_after(10):
+        while server.request_count < count:
+            await anyio.sleep(0.005)
+
+
+async def test_shutdown_lets_send_in_flight_finish(tmp_path: Path) -> None:
+    async with OneBotStandIn(token=TOKEN) as server:
+        server.script.append(ScriptedResponse(delay=0.3))
+        app = make_app(tmp_path, server.url, timeout=2.0)
+        async with app.running():
+            assert app.outbox is not None
+            await app.outbox.put("onebot_v11-group_5", "sent during shutdown")
+            await wait_for_requests(server, 1)
+        restarted = make_app(tmp_path, server.url)
+        async with restarted.running():
+            assert restarted.outbox is not None
+            await wait_for_idle(restarted)
+    assert [text for m in server.messages for text in m.texts] == ["sent during shutdown"]
+
+
+async def test_shutdown_starts_no_new_send(tmp_path: Path) -> None:
+    async with OneBotStandIn(token=TOKEN) as server:
+        server.script.append(ScriptedResponse(delay=0.3))
+        app = make_app(tmp_path, server.url, timeout=2.0)
+        async with app.running():
+            assert app.outbox is not None
+            await app.outbox.put("onebot_v11-group_5", "first")
+            await app.outbox.put("onebot_v11-group_5", "second")
+            await wait_for_requests(server, 1)
+        first_run = [text for m in server.messages for text in m.texts]
+        restarted = make_app(tmp_path, server.url)
+        async with restarted.running():
+            assert restarted.outbox is not None
+            await wait_for_idle(restarted)
+    assert first_run == ["first"]
+    assert [text for m in server.messages for text in m.texts] == ["first", "second"]
+
+
+async def test_shutdown_past_grace_cancels_send_and_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with OneBotStandIn(token=TOKEN) as server:
+        server.script.append(ScriptedResponse(delay=1.0))
+        options: dict[str, Any] = {
+            "kind": "onebot_v11",
+            "api_url": server.url,
+            "access_token": TOKEN,
+            "timeout": 5.0,
+        }
+        settings = Settings(
+            outbox=FAST_RETRIES,
+            channels={"onebot_v11": options},
+            server=ServerSettings(grace_period=0.1),
+        )
+        app = WebhookApp([], data_dir=tmp_path, settings=settings)
+        with caplog.at_level(logging.WARNING, "plughook.outbox"):
+            async with app.running():
+                assert app.outbox is not None
+                await app.outbox.put("onebot_v11-group_5", "slow")
+                await wait_for_requests(server, 1)
+        assert any("will be sent again" in r.getMessage() for r in caplog.records)
+        restarted = make_app(tmp_path, server.url)
+        async with restarted.running():
+            assert restarted.outbox is not None
+            await wait_for_idle(restarted)
+    # The stand-in had received the cancelled request, so the message shows twice.
+    assert [text for m in server.messages for text in m.texts] == ["slow", "slow"]
