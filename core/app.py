@@ -226,6 +226,8 @@ class WebhookApp:
                 channels[platform] = factory(platform, options)
             except ConfigError as exc:
                 problems.extend(exc.problems)
+                continue
+            problems.extend(self._claim_problems(platform, channels[platform]))
         default_name = self.settings.default_channel
         found = channels.get(default_name)
         default: Channel
@@ -238,6 +240,21 @@ class WebhookApp:
         if problems:
             raise ConfigError(problems)
         return ChannelRouter(channels, default, warn_fallback=True)
+
+    def _claim_problems(self, platform: str, channel: Channel) -> list[tuple[str, str]]:
+        """Check that a send of ``channel`` ends before another instance may claim its message."""
+        storage = self.settings.storage
+        if storage.backend != "redis" or channel.send_timeout < storage.visibility_timeout:
+            return []
+        return [
+            (
+                "storage.visibility_timeout",
+                f"{storage.visibility_timeout:g} s is not longer than channels.{platform}.timeout "
+                f"({channel.send_timeout:g} s), so another instance would send a slow message "
+                "again while it is still being sent; raise visibility_timeout or lower the "
+                "channel timeout",
+            )
+        ]
 
     @asynccontextmanager
     async def running(self, *, workers: bool = True) -> AsyncIterator[WebhookApp]:

@@ -54,6 +54,8 @@ class Channel(abc.ABC):
     ``rate_per_minute`` (messages per minute over all chats) hold the pace the
     platform tolerates; 0 turns a limit off. With ``coalesce``, messages
     waiting for one chat go out together as one send, up to ``max_length``.
+    ``send_timeout`` is the longest one send may take in seconds, 0 when the
+    channel sets no bound.
     """
 
     name: str = ""
@@ -62,6 +64,7 @@ class Channel(abc.ABC):
     min_interval: float = 0.0
     rate_per_minute: int = 0
     coalesce: bool = False
+    send_timeout: float = 0.0
 
     async def start(self) -> None:
         """Open connections; called when the app starts."""

@@ -297,6 +297,7 @@ class SessionChannel(Channel, Generic[OptionsT]):
         self.min_interval = options.min_interval
         self.rate_per_minute = options.rate_per_minute
         self.coalesce = bool(getattr(options, "coalesce", False))
+        self.send_timeout = options.timeout
         self._options = options
         self._session: aiohttp.ClientSession | None = None
 

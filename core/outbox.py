@@ -89,6 +89,8 @@ class Outbox:
         self._wake = anyio.Event()
         self._busy: set[str] = set()
         self._stopping = False
+        # Set when the last send in flight ends.
+        self._idle = anyio.Event()
         self._last_sent: dict[str, float] = {}
         self._channel_sends: dict[int, deque[float]] = {}
         self.delivered = 0
@@ -228,6 +230,8 @@ class Outbox:
             await self._record(self._storage.outbox_remove(message.id), message)
         finally:
             self._busy.discard(message.chat_key)
+            if not self._busy:
+                self._idle.set()
             self._wake.set()
 
     async def _record(self, update: Awaitable[None], message: OutboxMessage) -> None:
@@ -304,23 +308,24 @@ class Outbox:
         )
         return random.uniform(0, ceiling)
 
-    async def stop(self, timeout: float) -> None:
-        """Start no new sends and wait up to ``timeout`` seconds for the sends in flight.
+    async def stop(self, grace: float) -> None:
+        """Start no new sends and wait up to ``grace`` seconds for the sends in flight.
 
         A send still running after that is cancelled when the worker is, and
         its message stays stored, so it is sent again later, possibly twice.
         """
         self._stopping = True
         self._wake.set()
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_after(grace):
             while self._busy:
-                await anyio.sleep(0.01)
+                self._idle = anyio.Event()
+                await self._idle.wait()
         if self._busy:
             logger.warning(
                 "sends to %d chats still running after %.1f s at shutdown; "
                 "they are cancelled and will be sent again, possibly twice",
                 len(self._busy),
-                timeout,
+                grace,
             )
 
     async def wait_idle(self) -> None:

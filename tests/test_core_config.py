@@ -7,6 +7,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from core import WebhookApp
 from core.config import redacted_repr, setting, structure_config
 from core.errors import ConfigError
 from core.settings import load_settings, read_config_file
@@ -96,3 +97,30 @@ def test_storage_durations_must_be_positive(key: str, value: float) -> None:
 def test_storage_visibility_timeout_is_read() -> None:
     settings = load_settings({"storage": {"visibility_timeout": 5}})
     assert settings.storage.visibility_timeout == 5.0
+
+
+def slow_channel_app(tmp_path: Path, backend: str) -> WebhookApp:
+    settings = load_settings(
+        {
+            "storage": {
+                "backend": backend,
+                "url": "redis://127.0.0.1:6379/0",
+                "visibility_timeout": 3.0,
+            },
+            "channels": {"onebot_v11": {"api_url": "http://127.0.0.1:9", "timeout": 10.0}},
+        }
+    )
+    return WebhookApp([], settings=settings, data_dir=tmp_path)
+
+
+def test_visibility_timeout_below_channel_timeout_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        slow_channel_app(tmp_path, "redis").channel_router()
+    [(key, message)] = caught.value.problems
+    assert key == "storage.visibility_timeout"
+    assert "channels.onebot_v11.timeout (10 s)" in message
+
+
+def test_visibility_timeout_ignored_on_sqlite(tmp_path: Path) -> None:
+    router = slow_channel_app(tmp_path, "sqlite").channel_router()
+    assert router.for_chat("onebot_v11-group_1").send_timeout == 10.0
