@@ -82,7 +82,27 @@ async def test_deliveries_list_filters_by_status(tmp_path: Path) -> None:
         "deliveries", "list", "--config", str(config), "--status", "5xx", "--plugin", "cli-test"
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "no deliveries recorded"
+    assert result.stdout.strip() == "no deliveries recorded for plugin 'cli-test'"
+
+
+async def test_deliveries_list_unknown_plugin_names_known(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    await record_echo_delivery(tmp_path)
+    result = await plughook("deliveries", "list", "--config", str(config), "--plugin", "cli-tset")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "no deliveries recorded for plugin 'cli-tset'; plugins with recent deliveries: cli-test"
+    )
+
+
+async def test_deliveries_list_module_as_plugin_gets_hint(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    await record_echo_delivery(tmp_path)
+    result = await plughook(
+        "deliveries", "list", "--config", str(config), "--plugin", "tests.cli_plugin"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "(--plugin takes a plugin name here, not a module)" in result.stdout
 
 
 async def test_deliveries_show_redacts_token(tmp_path: Path) -> None:
@@ -126,6 +146,7 @@ async def test_outbox_list_retry_and_purge(tmp_path: Path) -> None:
         state="dead",
         attempts=12,
         last_error="HTTP 500",
+        possible_duplicates=2,
     )
     stale = OutboxMessage("dead-2", "console-ops", "very old", old, state="dead")
     pending = OutboxMessage("pending-1", "console-ops", "waiting", time.time())
@@ -139,6 +160,7 @@ async def test_outbox_list_retry_and_purge(tmp_path: Path) -> None:
 
     assert "dead-1" in listed.stdout
     assert "last error: HTTP 500" in listed.stdout
+    assert "attempts 12 (possible duplicates 2)" in listed.stdout
     assert "pending-1" not in listed.stdout
     assert retried.stdout.strip() == "1 dead message moved back to pending"
     assert purged.stdout.strip() == "1 dead message deleted"

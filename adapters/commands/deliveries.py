@@ -82,9 +82,9 @@ def run_list(args: argparse.Namespace) -> int:
     """Print one line per delivery, newest first."""
     app = load_app(args, check_plugins=False, quiet=True).app
     status_class = STATUS_CLASSES[args.status] if args.status else None
-    records = anyio.run(_list, app, args.plugin_name, status_class, args.limit)
+    records, known = anyio.run(_list, app, args.plugin_name, status_class, args.limit)
     if not records:
-        print("no deliveries recorded")
+        print(_nothing_found(args.plugin_name, known))
         return 0
     print(LIST_HEADER)
     for record in records:
@@ -94,12 +94,34 @@ def run_list(args: argparse.Namespace) -> int:
 
 async def _list(
     app: WebhookApp, plugin: str | None, status_class: int | None, limit: int
-) -> list[DeliveryRecord]:
+) -> tuple[list[DeliveryRecord], list[str]]:
+    """Return the matching records and, when none match a plugin, the plugins recently seen."""
     await app.storage.open()
     try:
-        return await app.storage.deliveries_list(plugin, status_class, limit)
+        records = await app.storage.deliveries_list(plugin, status_class, limit)
+        known: list[str] = []
+        if not records and plugin is not None:
+            recent = await app.storage.deliveries_list(None, None, RECENT_FOR_HINT)
+            known = sorted({record.plugin for record in recent})
+        return records, known
     finally:
         await app.storage.close()
+
+
+# How many of the newest records name the plugins suggested for a --plugin
+# filter that matched nothing.
+RECENT_FOR_HINT = 1000
+
+
+def _nothing_found(plugin: str | None, known: list[str]) -> str:
+    if plugin is None:
+        return "no deliveries recorded"
+    line = f"no deliveries recorded for plugin {plugin!r}"
+    if known and plugin not in known:
+        line += f"; plugins with recent deliveries: {', '.join(known)}"
+    if "." in plugin:
+        line += " (--plugin takes a plugin name here, not a module)"
+    return line
 
 
 LIST_HEADER = (

@@ -54,7 +54,8 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="send dead messages again",
         description="Move dead messages back to pending; the running server's worker "
-        "sends them within a few seconds.",
+        "sends them within a few seconds, with the channel settings it started with. "
+        "After changing a [channels.*] table, restart `plughook serve` first.",
     )
     target = retry.add_mutually_exclusive_group(required=True)
     target.add_argument("message_id", nargs="?", metavar="ID", help="message id from `list`")
@@ -88,15 +89,23 @@ def parse_age(value: str) -> float:
 
 
 def message_line(message: OutboxMessage) -> str:
-    """Format a message as one line: id, state, chat key, attempts, text and last error."""
+    """Format a message as one line: id, state, chat key, attempts, text and last error.
+
+    Attempts that may have reached the chat already are counted after the attempts.
+    """
     created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.created_at))
     text = message.text.replace("\n", " ⏎ ")
     if len(text) > SHOWN_TEXT_LIMIT:
         text = text[: SHOWN_TEXT_LIMIT - 1] + "…"
     error = f"  last error: {message.last_error}" if message.last_error else ""
+    duplicates = (
+        f" (possible duplicates {message.possible_duplicates})"
+        if message.possible_duplicates
+        else ""
+    )
     return (
         f"{message.id}  {message.state:<7}  {created}  {message.chat_key}  "
-        f"attempts {message.attempts}  {text!r}{error}"
+        f"attempts {message.attempts}{duplicates}  {text!r}{error}"
     )
 
 
