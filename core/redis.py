@@ -35,6 +35,7 @@ a crash of the Redis server loses at most about one second of writes.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
@@ -54,6 +55,8 @@ from .records import DeliveryRecord, OutboxMessage, OutboxState, TaskRecord
 from .store import IN_PROGRESS_TTL, ClaimResult, Storage
 
 __all__ = ["RedisStorage"]
+
+logger = logging.getLogger("plughook.outbox")
 
 # redis-py understands these URL schemes (TCP, TLS and Unix socket).
 URL_SCHEMES = ("redis", "rediss", "unix")
@@ -211,7 +214,8 @@ return 1
 # Claim the heads of due chats for one consumer. ARGV: prefix, now, limit,
 # consumer, visibility timeout in milliseconds, the claim's end (now plus the
 # visibility timeout), then the busy chat keys. Returns each claimed head as
-# HGETALL pairs.
+# HGETALL pairs, plus "taken_from" and the silent consumer's name for a head
+# taken over from one.
 #
 # Each chat has its own stream, and a consumer reads a new entry from it only
 # while none of its entries is pending, so one chat's messages go out one at a
@@ -237,6 +241,7 @@ for _, chat in ipairs(chats) do
     local stream = stream_key(chat)
     local pending = redis.call('XPENDING', stream, GROUP, '-', '+', 1)[1]
     local id = nil
+    local silent = nil
     if not pending then
       local read = redis.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', 1,
         'STREAMS', stream, '>')
@@ -257,6 +262,7 @@ for _, chat in ipairs(chats) do
         redis.call('XAUTOCLAIM', stream, GROUP, consumer, visibility, '0-0', 'COUNT', 1)
         redis.call('HINCRBY', message_key(head), 'possible_duplicates', 1)
         id = head
+        silent = pending[2]
       else
         redis.call('ZADD', due, tonumber(now) + (visibility - idle) / 1000, chat)
       end
@@ -264,7 +270,12 @@ for _, chat in ipairs(chats) do
     if id then
       redis.call('HSET', message_key(id), 'claimed_until', claim_end)
       redis.call('ZADD', due, claim_end, chat)
-      claimed[#claimed + 1] = redis.call('HGETALL', message_key(id))
+      local fields = redis.call('HGETALL', message_key(id))
+      if silent then
+        fields[#fields + 1] = 'taken_from'
+        fields[#fields + 1] = silent
+      end
+      claimed[#claimed + 1] = fields
     elseif not pending then
       refresh_due(chat)
     end
@@ -536,7 +547,21 @@ class RedisStorage(Storage):
             *sorted(busy_chats),
         ]
         claimed = await self._conn().outbox_due(args=args)
-        messages = [_message(_decode(_pairs(flat))) for flat in claimed]
+        messages = []
+        for flat in claimed:
+            fields = _decode(_pairs(flat))
+            message = _message(fields)
+            silent = fields.get("taken_from")
+            if silent is not None:
+                logger.warning(
+                    "message %s to %s was read by consumer %s, which has not confirmed it for "
+                    "%.0f s; sending it again (possible duplicate)",
+                    message.id,
+                    message.chat_key,
+                    silent,
+                    self.visibility_timeout,
+                )
+            messages.append(message)
         return sorted(messages, key=lambda m: m.seq)
 
     async def outbox_next_due(self) -> float | None:

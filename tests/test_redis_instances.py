@@ -7,6 +7,7 @@ own Redis connection pool, as separate processes would.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -80,16 +81,19 @@ async def test_claimed_head_is_pending_entry_of_its_consumer(
 
 
 async def test_silent_consumer_head_is_reclaimed(
-    instances: list[RedisStorage],
+    instances: list[RedisStorage], caplog: pytest.LogCaptureFixture
 ) -> None:
     first, second, _ = instances
     a1 = await add(first, "console-a")
     await first.outbox_due(T0, 10, frozenset())
     assert await second.outbox_due(T0 + VISIBILITY + 1, 10, frozenset()) == []
     await anyio.sleep(VISIBILITY + 0.05)
-    [again] = await second.outbox_due(T0 + VISIBILITY + 2, 10, frozenset())
+    with caplog.at_level(logging.WARNING, "plughook.outbox"):
+        [again] = await second.outbox_due(T0 + VISIBILITY + 2, 10, frozenset())
     assert again.id == a1.id
     assert again.possible_duplicates == 1
+    [line] = [r.getMessage() for r in caplog.records]
+    assert f"message {a1.id} to console-a was read by consumer {first.consumer}" in line
 
 
 async def test_late_update_keeps_claim_taken_over(instances: list[RedisStorage]) -> None:
