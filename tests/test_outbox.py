@@ -284,6 +284,13 @@ async def wait_for_requests(server: OneBotStandIn, count: int) -> None:
             await anyio.sleep(0.005)
 
 
+async def restart_and_drain(tmp_path: Path, server: OneBotStandIn) -> None:
+    """Start the app again on the same data and wait until its outbox is empty."""
+    restarted = make_app(tmp_path, server.url)
+    async with restarted.running():
+        await wait_for_idle(restarted)
+
+
 async def test_shutdown_lets_send_in_flight_finish(tmp_path: Path) -> None:
     async with OneBotStandIn(token=TOKEN) as server:
         server.script.append(ScriptedResponse(delay=0.3))
@@ -292,10 +299,7 @@ async def test_shutdown_lets_send_in_flight_finish(tmp_path: Path) -> None:
             assert app.outbox is not None
             await app.outbox.put("onebot_v11-group_5", "sent during shutdown")
             await wait_for_requests(server, 1)
-        restarted = make_app(tmp_path, server.url)
-        async with restarted.running():
-            assert restarted.outbox is not None
-            await wait_for_idle(restarted)
+        await restart_and_drain(tmp_path, server)
     assert [text for m in server.messages for text in m.texts] == ["sent during shutdown"]
 
 
@@ -309,10 +313,7 @@ async def test_shutdown_starts_no_new_send(tmp_path: Path) -> None:
             await app.outbox.put("onebot_v11-group_5", "second")
             await wait_for_requests(server, 1)
         first_run = [text for m in server.messages for text in m.texts]
-        restarted = make_app(tmp_path, server.url)
-        async with restarted.running():
-            assert restarted.outbox is not None
-            await wait_for_idle(restarted)
+        await restart_and_drain(tmp_path, server)
     assert first_run == ["first"]
     assert [text for m in server.messages for text in m.texts] == ["first", "second"]
 
@@ -340,9 +341,6 @@ async def test_shutdown_past_grace_cancels_send_and_warns(
                 await app.outbox.put("onebot_v11-group_5", "slow")
                 await wait_for_requests(server, 1)
         assert any("will be sent again" in r.getMessage() for r in caplog.records)
-        restarted = make_app(tmp_path, server.url)
-        async with restarted.running():
-            assert restarted.outbox is not None
-            await wait_for_idle(restarted)
+        await restart_and_drain(tmp_path, server)
     # The stand-in had received the cancelled request, so the message shows twice.
     assert [text for m in server.messages for text in m.texts] == ["slow", "slow"]

@@ -336,31 +336,30 @@ async def test_outbox_dead_message_does_not_block_chat(storage: Storage) -> None
     assert ids(await storage.outbox_due(T0, 10, frozenset())) == [a2.id]
 
 
+async def revive(storage: Storage, message: OutboxMessage) -> None:
+    """Dead-letter ``message`` and move it back to pending, as `outbox retry` does."""
+    message.state = "dead"
+    await storage.outbox_update(message)
+    message.state = "pending"
+    await storage.outbox_update(message)
+
+
 async def test_outbox_revived_message_joins_end_of_chat_queue(storage: Storage) -> None:
     a1, a2 = await add_messages(storage, "console-a", "console-a")
-    a1.state = "dead"
-    await storage.outbox_update(a1)
-    a1.state = "pending"
-    await storage.outbox_update(a1)
+    await revive(storage, a1)
     assert ids(await storage.outbox_chat_pending("console-a", 10)) == [a2.id, a1.id]
 
 
 async def test_outbox_revived_message_gets_new_seq(storage: Storage) -> None:
     a1, b1 = await add_messages(storage, "console-a", "console-b")
-    a1.state = "dead"
-    await storage.outbox_update(a1)
-    a1.state = "pending"
-    await storage.outbox_update(a1)
+    await revive(storage, a1)
     assert ids(await storage.outbox_list("pending", 10)) == [b1.id, a1.id]
 
 
 async def test_outbox_revived_message_is_sent(storage: Storage) -> None:
     [a1] = await add_messages(storage, "console-a")
     await storage.outbox_due(T0, 10, frozenset())
-    a1.state = "dead"
-    await storage.outbox_update(a1)
-    a1.state = "pending"
-    await storage.outbox_update(a1)
+    await revive(storage, a1)
     assert ids(await storage.outbox_due(T0, 10, frozenset())) == [a1.id]
 
 
