@@ -113,7 +113,7 @@ def slow_channel_app(tmp_path: Path, backend: str) -> WebhookApp:
     return WebhookApp([], settings=settings, data_dir=tmp_path)
 
 
-def test_visibility_timeout_below_channel_timeout_is_rejected(tmp_path: Path) -> None:
+def test_short_visibility_timeout_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         slow_channel_app(tmp_path, "redis").channel_router()
     [(key, message)] = caught.value.problems

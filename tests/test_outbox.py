@@ -318,7 +318,7 @@ async def test_shutdown_starts_no_new_send(tmp_path: Path) -> None:
     assert [text for m in server.messages for text in m.texts] == ["first", "second"]
 
 
-async def test_shutdown_past_grace_cancels_send_and_warns(
+async def test_shutdown_past_grace_warns(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with OneBotStandIn(token=TOKEN) as server:
