@@ -298,7 +298,9 @@ class WebhookApp:
                 task_group.start_soon(self.deliveries.run_retention, name="plughook retention")
             self.serving = True
             self.started_at = self.clock()
-            logger.info("plughook app started with %d endpoints", len(self.router))
+            logger.info(
+                "plughook instance %s started with %d endpoints", self.instance_id, len(self.router)
+            )
             yield self
         finally:
             current_app_var.reset(token)

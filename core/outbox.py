@@ -37,6 +37,8 @@ COALESCE_SEPARATOR = "\n\n"
 STORAGE_RETRY_DELAY = 1.0
 # Rate windows are per minute, as the platforms state their limits.
 RATE_WINDOW = 60.0
+# Longest wait, in seconds, to store a send cancelled at shutdown.
+CANCELLED_RECORD_TIMEOUT = 2.0
 
 
 class ChannelRouter:
@@ -222,6 +224,16 @@ class Outbox:
             error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
             logger.exception("channel %s raised while sending message %s", channel.name, message.id)
             await self._record(self._failed(channel, message, error), message)
+        except anyio.get_cancelled_exc_class():
+            # Shutdown past the grace period: the platform may have the message
+            # already. Storing that ends this worker's claim, so another
+            # instance can send the message at once instead of after the
+            # visibility timeout.
+            message.possible_duplicates += 1
+            message.next_attempt_at = self._clock()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CANCELLED_RECORD_TIMEOUT):
+                await self._record(self._storage.outbox_update(message), message)
+            raise
         else:
             self.delivered += 1 + len(extra)
             # Followers first: removing the head lets another worker take the chat.

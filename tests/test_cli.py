@@ -224,11 +224,13 @@ def test_serve_log_line_format(tmp_path: Path) -> None:
         server.stop()
         lines = server.stderr().splitlines()
 
-    started = [line for line in lines if "plughook app started" in line]
+    started = [line for line in lines if "plughook instance" in line and "started" in line]
     assert len(started) == 1
-    assert re.fullmatch(
-        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO plughook: plughook app started .*", started[0]
+    pattern = (
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO plughook: "
+        r"plughook instance [0-9a-f]{12} started .*"
     )
+    assert re.fullmatch(pattern, started[0])
 
 
 # Endpoint listing.

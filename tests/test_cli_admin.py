@@ -82,7 +82,7 @@ async def test_deliveries_list_filters_by_status(tmp_path: Path) -> None:
         "deliveries", "list", "--config", str(config), "--status", "5xx", "--plugin", "cli-test"
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "no deliveries recorded for plugin 'cli-test'"
+    assert result.stdout.strip() == "no deliveries recorded for plugin 'cli-test' with status 5xx"
 
 
 async def test_deliveries_list_unknown_plugin_names_known(tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ import anyio
 import pytest
 
 from core import Settings, WebhookApp
+from core.records import OutboxMessage
 from core.settings import OutboxSettings, ServerSettings
+from core.sqlite import SQLiteStorage
 from tests.standins import ScriptedResponse
 from tests.standins.onebot import OneBotStandIn
 
@@ -284,6 +286,15 @@ async def wait_for_requests(server: OneBotStandIn, count: int) -> None:
             await anyio.sleep(0.005)
 
 
+async def stored_messages(tmp_path: Path) -> list[OutboxMessage]:
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    try:
+        return await storage.outbox_list(None, 100)
+    finally:
+        await storage.close()
+
+
 async def restart_and_drain(tmp_path: Path, server: OneBotStandIn) -> None:
     """Start the app again on the same data and wait until its outbox is empty."""
     restarted = make_app(tmp_path, server.url)
@@ -341,6 +352,7 @@ async def test_shutdown_past_grace_warns(
                 await app.outbox.put("onebot_v11-group_5", "slow")
                 await wait_for_requests(server, 1)
         assert any("will be sent again" in r.getMessage() for r in caplog.records)
+        assert [m.possible_duplicates for m in await stored_messages(tmp_path)] == [1]
         await restart_and_drain(tmp_path, server)
     # The stand-in had received the cancelled request, so the message shows twice.
     assert [text for m in server.messages for text in m.texts] == ["slow", "slow"]

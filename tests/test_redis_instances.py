@@ -22,7 +22,7 @@ from core import Plugin, Settings, WebhookApp, WebhookRequest
 from core.channels import Channel
 from core.records import OutboxMessage
 from core.redis import RedisStorage
-from core.settings import StorageSettings
+from core.settings import ServerSettings, StorageSettings
 
 pytest_plugins = ["tests.redis_server"]
 pytestmark = pytest.mark.anyio
@@ -267,3 +267,55 @@ def test_app_names_its_consumer_after_instance(redis_url: str, tmp_path: Path) -
     assert isinstance(app.storage, RedisStorage)
     assert app.storage.consumer == app.instance_id
     assert app.storage.visibility_timeout == 7.0
+
+
+class SlowChannel(Channel):
+    """Takes ``delay`` seconds per send; ``started`` is set when the first send begins."""
+
+    def __init__(self, recorder: SharedRecorder, delay: float) -> None:
+        self.name = "slow"
+        self.started = anyio.Event()
+        self._recorder = recorder
+        self._delay = delay
+
+    async def send(self, message: OutboxMessage) -> None:
+        self.started.set()
+        await anyio.sleep(self._delay)
+        self._recorder.sent.append(("slow", message.chat_key, message.text))
+
+
+async def test_send_cut_off_at_shutdown_moves_on_at_once(redis_url: str, tmp_path: Path) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    recorder = SharedRecorder()
+    slow = SlowChannel(recorder, delay=30.0)
+    stopping = WebhookApp(
+        [jobs],
+        store=RedisStorage(redis_url, namespace=namespace),
+        default_channel=slow,
+        data_dir=tmp_path / "stopping",
+        settings=Settings(server=ServerSettings(grace_period=0.1)),
+    )
+    other = make_app(redis_url, namespace, InstanceChannel(recorder, "other"), tmp_path / "other")
+    sending = anyio.Event()
+    stop = anyio.Event()
+
+    async def run_stopping() -> None:
+        async with stopping.running():
+            assert stopping.outbox is not None
+            await stopping.outbox.put("console-a", "cut off")
+            await slow.started.wait()
+            sending.set()
+            await stop.wait()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run_stopping)
+        await sending.wait()
+        async with other.running():
+            stop.set()
+            # Far below the default visibility timeout of 60 s.
+            with anyio.fail_after(10):
+                while not recorder.sent:
+                    await anyio.sleep(0.01)
+            assert other.outbox is not None
+            await other.drain()
+    assert recorder.sent == [("other", "console-a", "cut off")]

@@ -84,7 +84,7 @@ def run_list(args: argparse.Namespace) -> int:
     status_class = STATUS_CLASSES[args.status] if args.status else None
     records, known = anyio.run(_list, app, args.plugin_name, status_class, args.limit)
     if not records:
-        print(_nothing_found(args.plugin_name, known))
+        print(_nothing_found(args.plugin_name, args.status, known))
         return 0
     print(LIST_HEADER)
     for record in records:
@@ -113,10 +113,14 @@ async def _list(
 RECENT_FOR_HINT = 1000
 
 
-def _nothing_found(plugin: str | None, known: list[str]) -> str:
+def _nothing_found(plugin: str | None, status: str | None, known: list[str]) -> str:
+    line = "no deliveries recorded"
+    if plugin is not None:
+        line += f" for plugin {plugin!r}"
+    if status is not None:
+        line += f" with status {status}"
     if plugin is None:
-        return "no deliveries recorded"
-    line = f"no deliveries recorded for plugin {plugin!r}"
+        return line
     if known and plugin not in known:
         line += f"; plugins with recent deliveries: {', '.join(known)}"
     if "." in plugin:
