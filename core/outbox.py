@@ -37,7 +37,7 @@ COALESCE_SEPARATOR = "\n\n"
 STORAGE_RETRY_DELAY = 1.0
 # Rate windows are per minute, as the platforms state their limits.
 RATE_WINDOW = 60.0
-# Longest wait, in seconds, to store a send cancelled at shutdown.
+# Maximum wait, in seconds, to store a send cancelled at shutdown.
 CANCELLED_RECORD_TIMEOUT = 2.0
 
 

@@ -10,7 +10,7 @@ Each ``BodySegments`` object writes its own segment files (the name carries a
 random token), so a server and a command-line replay beside it never append
 to the same file. A writer starts a new segment every ``SEGMENT_SECONDS`` or
 ``SEGMENT_BYTES``. Pruning deletes a whole segment once no delivery-log row
-refers to it and nobody has written to it for ``STALE_SECONDS``: a writer
+refers to it and it has not been modified for ``STALE_SECONDS``. A writer
 never appends to a segment older than ``SEGMENT_SECONDS``, so a segment
 deleted that late can have no writer left.
 

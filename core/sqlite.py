@@ -204,10 +204,10 @@ class _Database:
 def _insert_rows(db: sqlite3.Connection, insert: str, rows: Sequence[Sequence[Any]]) -> None:
     """Insert ``rows`` with multi-row ``VALUES`` statements in one transaction.
 
-    ``insert`` is the statement up to ``VALUES``. executemany releases and
-    retakes the GIL once per row; while the event loop runs on the same
-    core that handoff cost more than the insert itself, so each statement
-    carries up to ``ROWS_PER_STATEMENT`` rows.
+    ``insert`` is the statement up to ``VALUES``. Each statement carries up to
+    ``ROWS_PER_STATEMENT`` rows because executemany releases and retakes the
+    GIL once per row, and with the event loop on the same core that handoff
+    cost more than the insert itself.
     """
     placeholder = "(" + ", ".join("?" * len(rows[0])) + ")"
     with db:
@@ -350,27 +350,27 @@ class SQLiteStorage(Storage):
             db = self._main.db()
             with db:
                 db.execute("BEGIN IMMEDIATE")
+                row = db.execute("SELECT state FROM outbox WHERE id=?", (message.id,)).fetchone()
+                if row is None:
+                    return
+                if row[0] == "dead" and message.state == "pending":
+                    # Back from the dead letters: a new seq puts the message
+                    # at the end of its chat's queue.
+                    db.execute("DELETE FROM outbox WHERE id=?", (message.id,))
+                    db.execute(_OUTBOX_INSERT, _outbox_values(message))
+                    return
                 db.execute(
-                    "UPDATE outbox SET attempts=?, next_attempt_at=?, last_error=?, "
+                    "UPDATE outbox SET attempts=?, next_attempt_at=?, state=?, last_error=?, "
                     "possible_duplicates=? WHERE id=?",
                     (
                         message.attempts,
                         message.next_attempt_at,
+                        message.state,
                         message.last_error,
                         message.possible_duplicates,
                         message.id,
                     ),
                 )
-                row = db.execute("SELECT state FROM outbox WHERE id=?", (message.id,)).fetchone()
-                if row is None or row[0] == message.state:
-                    return
-                if message.state == "pending":
-                    # Back from the dead letters: a new seq puts the message
-                    # at the end of its chat's queue.
-                    db.execute("DELETE FROM outbox WHERE id=?", (message.id,))
-                    db.execute(_OUTBOX_INSERT, _outbox_values(message))
-                else:
-                    db.execute("UPDATE outbox SET state=? WHERE id=?", (message.state, message.id))
 
         await self._main.run(run)
 

@@ -284,7 +284,7 @@ class SlowChannel(Channel):
         self._recorder.sent.append(("slow", message.chat_key, message.text))
 
 
-async def test_send_cut_off_at_shutdown_moves_on_at_once(redis_url: str, tmp_path: Path) -> None:
+async def test_cut_off_send_goes_to_other_instance(redis_url: str, tmp_path: Path) -> None:
     namespace = f"test-{uuid.uuid4().hex}"
     recorder = SharedRecorder()
     slow = SlowChannel(recorder, delay=30.0)
