@@ -11,6 +11,7 @@ from python_multipart.multipart import parse_options_header
 from .datastructures import Headers, HeadersInput, QueryInput, QueryParams, make_headers, make_query
 from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from .forms import FormData, parse_form
+from .jsoncodec import loads_utf8
 
 __all__ = ["DEFAULT_MAX_BODY_SIZE", "WebhookRequest"]
 
@@ -174,15 +175,20 @@ class WebhookRequest:
             msg = f"unknown charset {charset!r} in Content-Type"
             raise UnsupportedMediaType(msg) from None
         except UnicodeDecodeError as exc:
-            msg = f"request body is not valid {charset}: invalid byte at position {exc.start}"
-            raise BadRequest(msg) from None
+            raise _not_decodable(charset, exc) from None
 
     async def json(self) -> Any:
         """Return the body parsed as JSON; invalid JSON raises ``BadRequest`` with its position."""
         if self._json is _UNSET:
-            text = await self.text()
             try:
-                self._json = json.loads(text)
+                if self.charset == "utf-8":
+                    data = await self.body()
+                    try:
+                        self._json = loads_utf8(data)
+                    except UnicodeDecodeError as exc:
+                        raise _not_decodable("utf-8", exc) from None
+                else:
+                    self._json = json.loads(await self.text())
             except json.JSONDecodeError as exc:
                 msg = (
                     f"invalid JSON body: {exc.msg} at line {exc.lineno} column {exc.colno} "
@@ -203,6 +209,11 @@ class WebhookRequest:
         """Release temporary files of a parsed form."""
         if self._form is not None:
             await self._form.close()
+
+
+def _not_decodable(charset: str, exc: UnicodeDecodeError) -> BadRequest:
+    msg = f"request body is not valid {charset}: invalid byte at position {exc.start}"
+    return BadRequest(msg)
 
 
 class _Unset:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from .errors import HTTPError
+from .jsoncodec import dumps
 
 __all__ = ["InvalidResult", "WebhookResponse", "error_response", "json_response", "to_response"]
 
@@ -44,14 +44,9 @@ class InvalidResult(TypeError):
     """Raised when a handler returns something that cannot become a response."""
 
 
-# One encoder for every response: json.dumps would rebuild it on each call
-# because the options differ from its defaults.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
 def dump_json(value: Any) -> bytes:
     """Serialise ``value`` compactly as UTF-8 JSON, keeping non-ASCII characters readable."""
-    return _ENCODER.encode(value).encode()
+    return dumps(value)
 
 
 def json_response(
