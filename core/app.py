@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 from anyio.abc import TaskGroup
@@ -20,7 +20,7 @@ from .channels import Channel, ConsoleChannel, channel_kinds
 from .config import describe_config, structure_config
 from .deadlines import Deadlines
 from .deliveries import DeliveryLog
-from .errors import ConfigError, HTTPError, ServiceUnavailable
+from .errors import BadRequest, ConfigError, HTTPError, ServiceUnavailable
 from .outbox import ChannelRouter, Outbox
 from .plugin import Plugin
 from .records import DeliveryRecord
@@ -658,16 +658,39 @@ class WebhookApp:
 
     def _delivery_id(self, endpoint: Endpoint, request: WebhookRequest) -> str:
         headers = request.headers
+        names: tuple[str, ...] = DELIVERY_ID_HEADERS
         if endpoint.delivery_id_header is not None:
-            value = headers.get(endpoint.delivery_id_header)
-            if value:
-                return value
-        for name in DELIVERY_ID_HEADERS:
+            names = (endpoint.delivery_id_header, *names)
+        for name in names:
             value = headers.get(name)
             if value:
+                if not value.isascii() and not _is_text(value):
+                    self._reject_delivery_id(endpoint, request, name)
                 return value
+        return self._generated_delivery_id()
+
+    def _generated_delivery_id(self) -> str:
         # "d" for delivery: record ids ("r") share the instance prefix.
         return f"{self.instance_id}-d{next(self._generated_ids)}"
+
+    def _reject_delivery_id(
+        self, endpoint: Endpoint, request: WebhookRequest, name: str
+    ) -> NoReturn:
+        """Answer 400 for a delivery-id header that is no text; the record gets a generated id.
+
+        aiohttp keeps header bytes that are not UTF-8 as lone surrogates, which
+        no storage backend can write.
+        """
+        request.delivery_id = self._generated_delivery_id()
+        logger.warning(
+            "rejected delivery %s for plugin %s path %s: the %s header is not valid UTF-8",
+            request.delivery_id,
+            endpoint.plugin.name,
+            endpoint.path,
+            name,
+        )
+        msg = f"the {name} header is not valid UTF-8"
+        raise BadRequest(msg)
 
     def _internal_error(
         self, endpoint: Endpoint, request: WebhookRequest, exc: BaseException
@@ -740,6 +763,15 @@ class _InternalError(Exception):
     def __init__(self, error_id: str) -> None:
         super().__init__(error_id)
         self.error_id = error_id
+
+
+def _is_text(value: str) -> bool:
+    """Return whether ``value`` has no lone surrogates, so that it encodes as UTF-8."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _not_found(request: WebhookRequest) -> WebhookResponse:

@@ -754,7 +754,9 @@ def _delivery_fields(record: DeliveryRecord) -> dict[EncodableT, EncodableT]:
         if name == "body":
             fields[name] = value
         elif name == "headers":
-            fields[name] = json.dumps(value, ensure_ascii=False)
+            # ASCII escapes keep the lone surrogates of header bytes that are
+            # not UTF-8, which Redis could not take as text.
+            fields[name] = json.dumps(value)
         elif name == "body_truncated":
             fields[name] = "1" if value else "0"
         else:

@@ -9,6 +9,7 @@ contain the secret or the signature a correct sender would compute.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -300,3 +301,52 @@ async def test_bad_input_matrix(
     for text in revealing:
         assert all(text.encode() not in answer for answer in answers)
         assert text not in logged
+
+
+async def _raw_post(base_url: str, path: str, body: bytes, header_lines: bytes) -> bytes:
+    """Send one POST with header bytes as given; return the whole response."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+    ).encode()
+    writer.write(head + header_lines + b"\r\n" + body)
+    try:
+        return await reader.read()
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("kind", ["aiohttp", "litestar"])
+async def test_header_bytes_not_utf8_keep_the_log_writing(kind: str, tmp_path: Path) -> None:
+    """A delivery id that is no UTF-8 text gets a 400; other such headers are logged as sent."""
+    app = WebhookApp([matrix], CONFIG, data_dir=tmp_path)
+    signature = sign_github(BODY, SECRET).encode()
+    async with running_server(app, kind) as base_url:
+        bad_id = await _raw_post(
+            base_url,
+            f"{BASE}/github",
+            BODY,
+            b"X-Hub-Signature-256: " + signature + b"\r\nX-GitHub-Delivery: id-\xff\xfe\r\n",
+        )
+        odd_note = await _raw_post(
+            base_url,
+            f"{BASE}/github",
+            BODY,
+            b"X-Hub-Signature-256: " + signature + b"\r\nX-Note: caf\xe9 \xff\r\n",
+        )
+        await app.writer.flush()
+        assert app.writer.pending == 0
+        records = await app.storage.deliveries_list("matrix", None, 10)
+    statuses = [bad_id.split(b" ", 2)[1], odd_note.split(b" ", 2)[1]]
+    if kind == "aiohttp":
+        # aiohttp keeps the bytes as lone surrogates; the id cannot be stored.
+        assert statuses == [b"400", b"200"]
+        assert bad_id.endswith(b'{"error":"the X-GitHub-Delivery header is not valid UTF-8"}')
+    else:
+        # The Litestar adapter reads header bytes as Latin-1, which is always text.
+        assert statuses == [b"200", b"200"]
+    assert len(records) == 2
+    notes = [value for name, value in records[0].headers if name.lower() == "x-note"]
+    assert len(notes) == 1

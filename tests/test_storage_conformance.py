@@ -475,6 +475,20 @@ async def test_delivery_get_returns_written_record(storage: Storage) -> None:
     assert await storage.delivery_get("r1") == record
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["推送 ✓", "bytes \udcff\udcfe that were not UTF-8", 'quote " and backslash \\'],
+    ids=["non-ascii", "lone-surrogates", "json-escapes"],
+)
+async def test_delivery_header_values_read_back_unchanged(storage: Storage, value: str) -> None:
+    record = make_delivery("r1", T0)
+    record.headers = [("X-Note", value)]
+    await storage.deliveries_write([record])
+    stored = await storage.delivery_get("r1")
+    assert stored is not None
+    assert stored.headers == [("X-Note", value)]
+
+
 async def test_delivery_get_unknown_is_none(storage: Storage) -> None:
     assert await storage.delivery_get("missing") is None
 
