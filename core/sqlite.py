@@ -11,7 +11,6 @@ is never used by two threads at once.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from .logbatches import BATCH_SCHEMA, BatchedLog
 from .records import DeliveryRecord, OutboxMessage, OutboxState, TaskRecord
 from .segments import BodySegments
 from .store import IN_PROGRESS_TTL, ClaimResult, Storage
@@ -56,40 +56,21 @@ CREATE TABLE IF NOT EXISTS dedupe (
 """
 
 # The delivery log lives in a file of its own, so that its batched writes
-# never hold the lock that outbox and store writes wait for. A row's body is
-# in the segment file ``body_segment`` at ``body_offset``. ``body`` contains it
-# only in rows written before segment files existed, and is empty otherwise.
-LOG_SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
-    id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, received_at REAL NOT NULL,
-    plugin TEXT NOT NULL, path TEXT NOT NULL, method TEXT NOT NULL, headers TEXT NOT NULL,
-    query TEXT NOT NULL, body BLOB NOT NULL, body_truncated INTEGER NOT NULL,
-    status INTEGER NOT NULL, duration_ms REAL NOT NULL, error_id TEXT NOT NULL,
-    replay_of TEXT NOT NULL, body_segment TEXT NOT NULL DEFAULT '',
-    body_offset INTEGER NOT NULL DEFAULT 0, body_length INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at);
-"""
-# Columns added to delivery-log files created before segment files existed.
+# never hold the lock that outbox and store writes wait for. Its layout is
+# described in core.logbatches.
+# Columns added to delivery-log rows written before segment files existed.
 _SEGMENT_COLUMNS = (
     "body_segment TEXT NOT NULL DEFAULT ''",
     "body_offset INTEGER NOT NULL DEFAULT 0",
     "body_length INTEGER NOT NULL DEFAULT 0",
 )
 
-# SQLite accepts at most 32,766 parameters per statement (since 3.32); 200
-# rows of up to 20 columns stay far below that.
-ROWS_PER_STATEMENT = 200
 
 _OUTBOX_COLUMNS = (
     "id, chat_key, text, created_at, plugin, seq, attempts, next_attempt_at, state, "
     "last_error, possible_duplicates"
 )
 _TASK_COLUMNS = "id, plugin, name, state, created_at, updated_at, result, error, owner"
-_DELIVERY_COLUMNS = (
-    "id, delivery_id, received_at, plugin, path, method, headers, query, body, body_truncated, "
-    "status, duration_ms, error_id, replay_of, body_segment, body_offset, body_length"
-)
 
 _OUTBOX_INSERT = (
     "INSERT INTO outbox (id, chat_key, text, created_at, plugin, attempts, "
@@ -113,18 +94,15 @@ def _outbox_values(message: OutboxMessage) -> tuple[Any, ...]:
     )
 
 
-# Header lists contain only strings, so the encoder need not look for cycles,
-# which saves about a third of the 2 us that json.dumps takes per record.
-_encode_headers = json.JSONEncoder(check_circular=False).encode
-
-
 def _outbox(row: sqlite3.Row) -> OutboxMessage:
     return OutboxMessage(*row)
 
 
 def _add_segment_columns(connection: sqlite3.Connection) -> None:
-    """Add the segment columns to a delivery log created before they existed."""
+    """Add the segment columns to a log of one row per delivery created before they existed."""
     present = {row[1] for row in connection.execute("PRAGMA table_info(deliveries)")}
+    if not present:
+        return
     for column in _SEGMENT_COLUMNS:
         if column.split()[0] not in present:
             connection.execute(f"ALTER TABLE deliveries ADD COLUMN {column}")
@@ -201,35 +179,23 @@ class _Database:
         await self.run(run)
 
 
-def _insert_rows(db: sqlite3.Connection, insert: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert ``rows`` with multi-row ``VALUES`` statements in one transaction.
-
-    ``insert`` is the statement up to ``VALUES``. Each statement carries up to
-    ``ROWS_PER_STATEMENT`` rows because executemany releases and retakes the
-    GIL once per row, and with the event loop on the same core that handoff
-    cost more than the insert itself.
-    """
-    placeholder = "(" + ", ".join("?" * len(rows[0])) + ")"
-    with db:
-        db.execute("BEGIN")
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            chunk = rows[start : start + ROWS_PER_STATEMENT]
-            values = ", ".join([placeholder] * len(chunk))
-            db.execute(f"{insert} VALUES {values}", [v for row in chunk for v in row])
-
-
 class SQLiteStorage(Storage):
     """Durable single-machine storage: ``path`` and a delivery-log file beside it."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._main = _Database(self.path, SCHEMA)
+        self._bodies = BodySegments(self.path.with_name(f"{self.path.stem}-deliveries-bodies"))
+        self._batches = BatchedLog(self._bodies)
         self._log = _Database(
             self.path.with_name(f"{self.path.stem}-deliveries.sqlite3"),
-            LOG_SCHEMA,
-            _add_segment_columns,
+            BATCH_SCHEMA,
+            self._convert_log,
         )
-        self._bodies = BodySegments(self.path.with_name(f"{self.path.stem}-deliveries-bodies"))
+
+    def _convert_log(self, connection: sqlite3.Connection) -> None:
+        _add_segment_columns(connection)
+        self._batches.convert_rows(connection)
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({str(self.path)!r})"
@@ -427,107 +393,26 @@ class SQLiteStorage(Storage):
 
     # Delivery log.
     async def deliveries_write(self, records: Sequence[DeliveryRecord]) -> None:
-        if not records:
-            return
-
-        def run() -> None:
-            # The bodies are synced to disk before the rows that point to them commit.
-            places = self._bodies.append([r.body for r in records])
-            rows = [
-                (
-                    r.id,
-                    r.delivery_id,
-                    r.received_at,
-                    r.plugin,
-                    r.path,
-                    r.method,
-                    _encode_headers(r.headers),
-                    r.query,
-                    b"",
-                    int(r.body_truncated),
-                    r.status,
-                    r.duration_ms,
-                    r.error_id,
-                    r.replay_of,
-                    segment,
-                    offset,
-                    len(r.body),
-                )
-                for r, (segment, offset) in zip(records, places, strict=True)
-            ]
-            _insert_rows(
-                self._log.db(), f"INSERT OR REPLACE INTO deliveries ({_DELIVERY_COLUMNS})", rows
-            )
-
-        await self._log.run(run)
-
-    def _delivery(self, row: sqlite3.Row) -> DeliveryRecord:
-        """Build a record from a row, reading its body from its segment (worker thread)."""
-        values = list(row[:14])
-        values[6] = [tuple(pair) for pair in json.loads(values[6])]
-        values[9] = bool(values[9])
-        segment, offset, length = row[14:]
-        if segment:
-            body = self._bodies.read(segment, offset, length)
-            if body is None:
-                logger.warning(
-                    "body of delivery record %s is missing from segment %s; "
-                    "the record is kept without it",
-                    values[0],
-                    segment,
-                )
-                body = b""
-                values[9] = True
-            values[8] = body
-        return DeliveryRecord(*values)
-
-    async def _fetch_deliveries(self, sql: str, parameters: Sequence[Any]) -> list[DeliveryRecord]:
-        def run() -> list[DeliveryRecord]:
-            rows = self._log.db().execute(sql, parameters).fetchall()
-            return [self._delivery(row) for row in rows]
-
-        return await self._log.run(run)
+        if records:
+            await self._log.run(lambda: self._batches.write(self._log.db(), records))
 
     async def deliveries_list(
         self, plugin: str | None, status_class: int | None, limit: int
     ) -> list[DeliveryRecord]:
-        clauses: list[str] = []
-        parameters: list[Any] = []
-        if plugin is not None:
-            clauses.append("plugin=?")
-            parameters.append(plugin)
-        if status_class is not None:
-            clauses.append("status >= ? AND status < ?")
-            parameters += [status_class * 100, status_class * 100 + 100]
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return await self._fetch_deliveries(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY received_at DESC LIMIT ?",
-            (*parameters, limit),
+        return await self._log.run(
+            lambda: self._batches.select(self._log.db(), plugin, status_class, limit)
         )
 
     async def delivery_get(self, record_id: str) -> DeliveryRecord | None:
-        records = await self._fetch_deliveries(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id=?", (record_id,)
-        )
-        return records[0] if records else None
+        return await self._log.run(lambda: self._batches.get(self._log.db(), record_id))
 
     async def deliveries_prune(self, older_than: float, keep: int) -> int:
         def run() -> int:
             db = self._log.db()
-            with db:
-                db.execute("BEGIN")
-                old = db.execute("DELETE FROM deliveries WHERE received_at < ?", (older_than,))
-                extra = db.execute(
-                    "DELETE FROM deliveries WHERE id NOT IN "
-                    "(SELECT id FROM deliveries ORDER BY received_at DESC LIMIT ?)",
-                    (keep,),
-                )
-            referenced = {
-                row[0] for row in db.execute("SELECT DISTINCT body_segment FROM deliveries")
-            }
-            removed = self._bodies.remove_unreferenced(referenced)
-            if removed:
-                logger.info("deleted %d delivery-body segments that no record refers to", removed)
-            return old.rowcount + extra.rowcount
+            removed = self._batches.prune(db, older_than, keep)
+            deleted = self._bodies.remove_unreferenced(self._batches.referenced_segments(db))
+            if deleted:
+                logger.info("deleted %d delivery-body segments that no record refers to", deleted)
+            return removed
 
         return await self._log.run(run)

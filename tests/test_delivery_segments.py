@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -88,12 +89,11 @@ async def test_body_is_kept_out_of_sqlite(tmp_path: Path) -> None:
     await storage.close()
 
     with sqlite3.connect(tmp_path / "plughook-deliveries.sqlite3") as db:
-        [(inline, segment, length)] = db.execute(
-            "SELECT body, body_segment, body_length FROM deliveries"
+        [(records, segments)] = db.execute(
+            "SELECT records, segments FROM delivery_batches"
         ).fetchall()
-    assert inline == b""
-    assert length == len(BODY)
-    assert [path.name for path in segment_files(tmp_path)] == [segment]
+    assert BODY[:40] not in records
+    assert [path.name for path in segment_files(tmp_path)] == json.loads(segments)
 
 
 async def test_replay_reads_body_from_segment(tmp_path: Path) -> None:
@@ -247,3 +247,68 @@ def test_segment_read_of_short_file_is_none(tmp_path: Path) -> None:
     [(name, offset)] = segments.append([b"abc"])
     segments.close()
     assert segments.read(name, offset, 10) is None
+
+
+async def test_log_of_rows_with_segments_converts(tmp_path: Path) -> None:
+    bodies = BodySegments(tmp_path / "plughook-deliveries-bodies")
+    [(segment, offset)] = bodies.append([BODY])
+    bodies.close()
+    with sqlite3.connect(tmp_path / "plughook-deliveries.sqlite3") as db:
+        db.execute(
+            "CREATE TABLE deliveries (id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, "
+            "received_at REAL NOT NULL, plugin TEXT NOT NULL, path TEXT NOT NULL, "
+            "method TEXT NOT NULL, headers TEXT NOT NULL, query TEXT NOT NULL, "
+            "body BLOB NOT NULL, body_truncated INTEGER NOT NULL, status INTEGER NOT NULL, "
+            "duration_ms REAL NOT NULL, error_id TEXT NOT NULL, replay_of TEXT NOT NULL, "
+            "body_segment TEXT NOT NULL DEFAULT '', body_offset INTEGER NOT NULL DEFAULT 0, "
+            "body_length INTEGER NOT NULL DEFAULT 0)"
+        )
+        db.execute(
+            "INSERT INTO deliveries VALUES ('seg', 'd-seg', 1000.0, 'seg-echo', '/hook', 'POST', "
+            "'[[\"X-Note\", \"n\"]]', 'a=1', x'', 0, 401, 1.0, 'e1', '', ?, ?, ?)",
+            (segment, offset, len(BODY)),
+        )
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    converted = await storage.delivery_get("seg")
+    await storage.close()
+    with sqlite3.connect(tmp_path / "plughook-deliveries.sqlite3") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert converted == DeliveryRecord(
+        id="seg",
+        delivery_id="d-seg",
+        received_at=1000.0,
+        plugin="seg-echo",
+        path="/hook",
+        method="POST",
+        headers=[("X-Note", "n")],
+        query="a=1",
+        body=BODY,
+        body_truncated=False,
+        status=401,
+        duration_ms=1.0,
+        error_id="e1",
+    )
+    assert "deliveries" not in tables
+
+
+async def test_list_orders_records_of_overlapping_batches(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_write([make_record("a1", 1.0), make_record("a3", 3.0)])
+    await storage.deliveries_write([make_record("b2", 2.0), make_record("b4", 4.0)])
+    newest = await storage.deliveries_list(None, None, 3)
+    await storage.close()
+    assert [record.id for record in newest] == ["b4", "a3", "b2"]
+
+
+async def test_prune_by_count_cuts_inside_a_batch(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_write([make_record(f"a{i}", float(i)) for i in range(3)])
+    await storage.deliveries_write([make_record(f"b{i}", float(10 + i)) for i in range(3)])
+    removed = await storage.deliveries_prune(0.0, 4)
+    left = await storage.deliveries_list(None, None, 10)
+    await storage.close()
+    assert removed == 2
+    assert [record.id for record in left] == ["b2", "b1", "b0", "a2"]
