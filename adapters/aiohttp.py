@@ -1,4 +1,11 @@
-"""The aiohttp binding: ``create_app(webhook_app)`` returns an ``aiohttp.web.Application``."""
+"""The aiohttp binding.
+
+``create_server(webhook_app)`` returns an ``aiohttp.web.Server``, aiohttp's
+low-level server, whose one handler finds the route from the path itself.
+``plughook serve`` runs it. ``create_app(webhook_app)`` returns an
+``aiohttp.web.Application`` with the same routes, to mount in an existing
+aiohttp application. Both pass webhook requests to the same code.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +14,13 @@ import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-from aiohttp import hdrs, web
+from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
 from core import WebhookApp, WebhookRequest, WebhookResponse
 from core.errors import BadRequest
-from core.routing import WEBHOOK_PREFIX
+from core.routing import WEBHOOK_PREFIX, split_webhook_path
 
 from .common import (
     CLOSE_DELAY,
@@ -27,7 +34,7 @@ from .common import (
     plugins_response,
 )
 
-__all__ = ["WEBHOOK_APP_KEY", "create_app", "to_aiohttp_response"]
+__all__ = ["WEBHOOK_APP_KEY", "create_app", "create_server", "to_aiohttp_response"]
 
 WEBHOOK_APP_KEY = web.AppKey("plughook_webhook_app", WebhookApp)
 
@@ -35,13 +42,70 @@ WEBHOOK_APP_KEY = web.AppKey("plughook_webhook_app", WebhookApp)
 # handler returns ("lingering close"), however large. The handler decides
 # instead (see common.discards_rest): it drops a short rest itself, and
 # otherwise closes the connection without reading further.
-_HANDLER_ARGS = {"lingering_time": 0.0}
+_HANDLER_ARGS: dict[str, Any] = {"lingering_time": 0.0}
+
+# Methods the service routes accept: GET, and HEAD as web.Application's add_get adds it.
+_SERVICE_METHODS = (hdrs.METH_GET, hdrs.METH_HEAD)
 
 _Handler = Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]
 
 # Plugin names and endpoint paths made of these characters mean the same to
 # aiohttp's plain-route table as to the core router, so they get exact routes.
 _PLAIN_ROUTE_TEXT = re.compile(r"[A-Za-z0-9._~/-]+")
+
+
+def create_server(webhook_app: WebhookApp, **handler_args: Any) -> web.Server:
+    """Build an aiohttp low-level server serving ``webhook_app``'s endpoints and service routes.
+
+    The handler routes by the decoded path, where ``%2F`` is a ``/`` as in
+    the Litestar adapter. Webhook URLs go to the core, and other paths under
+    ``/api/plugin/`` get the core's JSON 404. ``GET`` and ``HEAD`` on
+    ``/healthz`` and ``/api/plugins`` get the service responses, other methods
+    there a 405. Any other path gets aiohttp's plain-text 404. ``Expect``
+    headers get the answers ``web.Application`` gives.
+
+    The caller starts and stops the core app (``webhook_app.running()``).
+    ``handler_args`` go to ``web.Server`` (``access_log``, for example) and
+    override ``lingering_time=0``. Call it with the event loop running:
+    ``web.Server`` keeps the running loop.
+    """
+    services = {HEALTH_PATH: health_response, PLUGINS_PATH: plugins_response}
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        if request.headers.get(hdrs.EXPECT):
+            await _answer_expect(request)
+        path = request.path
+        target = split_webhook_path(path)
+        if target is not None:
+            return await _serve_webhook(webhook_app, request, *target)
+        build = services.get(path)
+        if build is not None:
+            if request.method not in _SERVICE_METHODS:
+                raise web.HTTPMethodNotAllowed(request.method, _SERVICE_METHODS)
+            return to_aiohttp_response(build(webhook_app))
+        if path.startswith(WEBHOOK_PREFIX):
+            return to_aiohttp_response(not_found_response())
+        raise web.HTTPNotFound
+
+    return web.Server(handle, **(_HANDLER_ARGS | handler_args))
+
+
+async def _answer_expect(request: web.BaseRequest) -> None:
+    """Send ``100 Continue`` for ``Expect: 100-continue``; raise a 417 for another expectation.
+
+    ``web.Application`` runs the same check for every route, its 404 and 405
+    included. HTTP/1.0 requests get neither.
+    """
+    if request.version != HttpVersion11:
+        return
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+    writer = request.writer
+    await writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    # Reset so the response size in the access log leaves out the interim response.
+    writer.output_size = 0
+    await writer.drain()
 
 
 def create_app(webhook_app: WebhookApp) -> web.Application:
@@ -86,34 +150,46 @@ def create_app(webhook_app: WebhookApp) -> web.Application:
 
 def _webhook_handler(webhook_app: WebhookApp, target: tuple[str, str] | None = None) -> _Handler:
     """Build the handler of one exact endpoint ``target`` (plugin, path), or of the pattern."""
+    if target is not None:
+        plugin, path = target
 
-    async def webhook(request: web.Request) -> web.StreamResponse:
-        if target is None:
-            match_info = request.match_info
-            plugin, path = match_info["plugin"], match_info["path"] or "/"
-        else:
-            plugin, path = target
-        core_request = WebhookRequest(
-            request.method,
-            plugin,
-            path,
-            headers=request.headers,
-            query=request.rel_url.raw_query_string,
-            body=_body_source(request),
-            client=request.remote,
-            url=request.raw_path,
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            return await _serve_webhook(webhook_app, request, plugin, path)
+
+        return endpoint
+
+    async def pattern(request: web.Request) -> web.StreamResponse:
+        match_info = request.match_info
+        return await _serve_webhook(
+            webhook_app, request, match_info["plugin"], match_info["path"] or "/"
         )
-        early = _EarlyResponse(request)
-        final = await webhook_app.handle(core_request, respond_early=early.send)
-        if early.task is not None:
-            # The 202 went out while the handler ran; aiohttp finishes the
-            # prepared response without sending anything more.
-            return await early.task
-        response = to_aiohttp_response(final)
-        await _finish_body(request, response)
-        return response
 
-    return webhook
+    return pattern
+
+
+async def _serve_webhook(
+    webhook_app: WebhookApp, request: web.BaseRequest, plugin: str, path: str
+) -> web.StreamResponse:
+    """Pass a request for endpoint ``path`` of ``plugin`` to the core and return its response."""
+    core_request = WebhookRequest(
+        request.method,
+        plugin,
+        path,
+        headers=request.headers,
+        query=request.rel_url.raw_query_string,
+        body=_body_source(request),
+        client=request.remote,
+        url=request.raw_path,
+    )
+    early = _EarlyResponse(request)
+    final = await webhook_app.handle(core_request, respond_early=early.send)
+    if early.task is not None:
+        # The 202 went out while the handler ran; aiohttp finishes the
+        # prepared response without sending anything more.
+        return await early.task
+    response = to_aiohttp_response(final)
+    await _finish_body(request, response)
+    return response
 
 
 class _EarlyResponse:
@@ -121,7 +197,7 @@ class _EarlyResponse:
 
     __slots__ = ("request", "task")
 
-    def __init__(self, request: web.Request) -> None:
+    def __init__(self, request: web.BaseRequest) -> None:
         self.request = request
         self.task: asyncio.Task[web.StreamResponse] | None = None
 
@@ -140,7 +216,7 @@ class _EarlyResponse:
         return prepared
 
 
-async def _finish_body(request: web.Request, response: web.Response) -> None:
+async def _finish_body(request: web.BaseRequest, response: web.Response) -> None:
     """Drop a short unread rest of the body, or send the response and close the connection."""
     content = request.content
     transport = request.transport
@@ -157,7 +233,7 @@ async def _finish_body(request: web.Request, response: web.Response) -> None:
     await asyncio.sleep(CLOSE_DELAY)
 
 
-def _body_source(request: web.Request) -> bytes | AsyncIterator[bytes]:
+def _body_source(request: web.BaseRequest) -> bytes | AsyncIterator[bytes]:
     """Return the body as bytes when all of it has arrived, else a stream of its chunks."""
     if not request.body_exists:
         return b""
@@ -169,7 +245,7 @@ def _body_source(request: web.Request) -> bytes | AsyncIterator[bytes]:
     return _stream_body(request)
 
 
-async def _stream_body(request: web.Request) -> AsyncIterator[bytes]:
+async def _stream_body(request: web.BaseRequest) -> AsyncIterator[bytes]:
     received = 0
     try:
         async for chunk in request.content.iter_chunked(READ_CHUNK_SIZE):

@@ -76,25 +76,32 @@ async def _serve_aiohttp(
 ) -> AsyncIterator[None]:
     from aiohttp import web
 
-    from .aiohttp import create_app
+    from .aiohttp import create_server
 
-    runner = web.AppRunner(
-        create_app(webhook_app),
-        handle_signals=False,
-        access_log=logging.getLogger("aiohttp.access") if access_log else None,
-        shutdown_timeout=webhook_app.settings.server.grace_period,
-    )
-    try:
-        await runner.setup()
-        await web.SockSite(runner, sock, backlog=BACKLOG).start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    try:
-        yield
-    finally:
-        _log_shutdown(webhook_app)
-        await runner.cleanup()
+    async with webhook_app.running():
+        # ServerRunner passes its keyword arguments to no server, so the
+        # access log is set on the server itself.
+        server = create_server(
+            webhook_app, access_log=logging.getLogger("aiohttp.access") if access_log else None
+        )
+        runner = web.ServerRunner(
+            server,
+            handle_signals=False,
+            shutdown_timeout=webhook_app.settings.server.grace_period,
+        )
+        try:
+            await runner.setup()
+            await web.SockSite(runner, sock, backlog=BACKLOG).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        try:
+            yield
+        finally:
+            _log_shutdown(webhook_app)
+            # The site stops accepting and in-flight requests get up to
+            # shutdown_timeout. Leaving running() then stops the core.
+            await runner.cleanup()
 
 
 @contextlib.asynccontextmanager

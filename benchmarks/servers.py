@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import signal
 import tempfile
 from typing import Any
 
@@ -139,6 +140,31 @@ def run_aiohttp(app: Any, port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
+def run_plughook_aiohttp(data_dir: str, port: int) -> None:
+    """Serve the bench plugin with the code of ``plughook serve --adapter aiohttp``.
+
+    It runs ``adapters.server.serve`` on a uvloop event loop, as the command
+    does, and shuts down gracefully on SIGTERM or SIGINT.
+    """
+    import uvloop
+
+    from adapters.server import bind_socket, serve
+
+    app = webhook_app(data_dir)
+    sock = bind_socket("127.0.0.1", port)
+
+    async def serve_until_signal() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with serve(app, "aiohttp", sock):
+            await stop.wait()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve_until_signal())
+
+
 def run_uvicorn(app: Any, port: int) -> None:
     import uvicorn
 
@@ -164,9 +190,7 @@ def main() -> None:
         if args.target == "raw-aiohttp":
             run_aiohttp(raw_aiohttp(), args.port)
         elif args.target == "plughook-aiohttp":
-            from adapters.aiohttp import create_app
-
-            run_aiohttp(create_app(webhook_app(data_dir)), args.port)
+            run_plughook_aiohttp(data_dir, args.port)
         elif args.target == "raw-litestar":
             run_uvicorn(raw_litestar(), args.port)
         elif args.target == "plughook-litestar":

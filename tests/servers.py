@@ -1,7 +1,8 @@
 """Real HTTP servers for tests: a ``WebhookApp`` behind an adapter on a free loopback port.
 
 The servers run in the test's event loop with the code ``plughook serve``
-runs: aiohttp through ``web.AppRunner``, Litestar through ``uvicorn.Server``.
+runs: aiohttp's low-level server through ``web.ServerRunner``, Litestar
+through ``uvicorn.Server``.
 """
 
 from __future__ import annotations
