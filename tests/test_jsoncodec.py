@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import json
 import math
+import uuid
 from typing import Any
 
 import pytest
@@ -121,3 +124,22 @@ async def test_request_json_decodes_declared_charset() -> None:
 
 async def test_request_json_parses_utf8_body() -> None:
     assert await _json_of('{"name": "推送"}'.encode()) == {"name": "推送"}
+
+
+@dataclasses.dataclass
+class _Point:
+    x: int
+    y: int
+
+
+def test_serialise_dataclass_datetime_and_uuid() -> None:
+    value = {
+        "point": _Point(1, 2),
+        "at": datetime.datetime(2026, 12, 5, 8, 30),
+        "id": uuid.UUID(int=1),
+    }
+    assert json.loads(dumps(value)) == {
+        "point": {"x": 1, "y": 2},
+        "at": "2026-12-05T08:30:00",
+        "id": "00000000-0000-0000-0000-000000000001",
+    }
