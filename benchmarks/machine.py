@@ -20,6 +20,7 @@ PACKAGES = (
     "cattrs",
     "multidict",
     "python-multipart",
+    "msgspec",
 )
 
 
