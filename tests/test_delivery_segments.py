@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 
 from core import Plugin, WebhookApp, WebhookRequest
@@ -54,6 +55,21 @@ def make_record(record_id: str, received_at: float, body: bytes = BODY) -> Deliv
         status=200,
         duration_ms=1.5,
     )
+
+
+# The table of one row per delivery that logs used before batch rows; the
+# segment columns came with segment files.
+ROW_TABLE = (
+    "CREATE TABLE deliveries (id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, "
+    "received_at REAL NOT NULL, plugin TEXT NOT NULL, path TEXT NOT NULL, "
+    "method TEXT NOT NULL, headers TEXT NOT NULL, query TEXT NOT NULL, "
+    "body BLOB NOT NULL, body_truncated INTEGER NOT NULL, status INTEGER NOT NULL, "
+    "duration_ms REAL NOT NULL, error_id TEXT NOT NULL, replay_of TEXT NOT NULL{extra})"
+)
+SEGMENT_COLUMNS = (
+    ", body_segment TEXT NOT NULL DEFAULT '', body_offset INTEGER NOT NULL DEFAULT 0, "
+    "body_length INTEGER NOT NULL DEFAULT 0"
+)
 
 
 def segment_files(data: Path) -> list[Path]:
@@ -180,13 +196,7 @@ async def test_prune_keeps_recent_unreferenced_segment(tmp_path: Path) -> None:
 
 async def test_log_from_before_segments_still_reads(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "plughook-deliveries.sqlite3") as db:
-        db.execute(
-            "CREATE TABLE deliveries (id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, "
-            "received_at REAL NOT NULL, plugin TEXT NOT NULL, path TEXT NOT NULL, "
-            "method TEXT NOT NULL, headers TEXT NOT NULL, query TEXT NOT NULL, "
-            "body BLOB NOT NULL, body_truncated INTEGER NOT NULL, status INTEGER NOT NULL, "
-            "duration_ms REAL NOT NULL, error_id TEXT NOT NULL, replay_of TEXT NOT NULL)"
-        )
+        db.execute(ROW_TABLE.format(extra=""))
         db.execute(
             "INSERT INTO deliveries VALUES ('old', 'd-old', 1000.0, 'seg-echo', '/hook', 'POST', "
             "'[]', '', ?, 0, 200, 1.0, '', '')",
@@ -254,15 +264,7 @@ async def test_log_of_rows_with_segments_converts(tmp_path: Path) -> None:
     [(segment, offset)] = bodies.append([BODY])
     bodies.close()
     with sqlite3.connect(tmp_path / "plughook-deliveries.sqlite3") as db:
-        db.execute(
-            "CREATE TABLE deliveries (id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, "
-            "received_at REAL NOT NULL, plugin TEXT NOT NULL, path TEXT NOT NULL, "
-            "method TEXT NOT NULL, headers TEXT NOT NULL, query TEXT NOT NULL, "
-            "body BLOB NOT NULL, body_truncated INTEGER NOT NULL, status INTEGER NOT NULL, "
-            "duration_ms REAL NOT NULL, error_id TEXT NOT NULL, replay_of TEXT NOT NULL, "
-            "body_segment TEXT NOT NULL DEFAULT '', body_offset INTEGER NOT NULL DEFAULT 0, "
-            "body_length INTEGER NOT NULL DEFAULT 0)"
-        )
+        db.execute(ROW_TABLE.format(extra=SEGMENT_COLUMNS))
         db.execute(
             "INSERT INTO deliveries VALUES ('seg', 'd-seg', 1000.0, 'seg-echo', '/hook', 'POST', "
             "'[[\"X-Note\", \"n\"]]', 'a=1', x'', 0, 401, 1.0, 'e1', '', ?, ?, ?)",
@@ -274,17 +276,11 @@ async def test_log_of_rows_with_segments_converts(tmp_path: Path) -> None:
     await storage.close()
     with sqlite3.connect(tmp_path / "plughook-deliveries.sqlite3") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-    assert converted == DeliveryRecord(
-        id="seg",
+    assert converted == attrs.evolve(
+        make_record("seg", 1000.0),
         delivery_id="d-seg",
-        received_at=1000.0,
-        plugin="seg-echo",
-        path="/hook",
-        method="POST",
         headers=[("X-Note", "n")],
         query="a=1",
-        body=BODY,
-        body_truncated=False,
         status=401,
         duration_ms=1.0,
         error_id="e1",
