@@ -167,9 +167,14 @@ class BatchedLog:
 
     def prune(self, db: sqlite3.Connection, older_than: float, keep: int) -> int:
         """Delete records received before ``older_than`` and all but the newest ``keep``."""
-        removed = 0
         with db:
             db.execute("BEGIN")
+            (removed,) = db.execute(
+                "SELECT COALESCE(SUM(count), 0) FROM delivery_batches WHERE newest < ?",
+                (older_than,),
+            ).fetchone()
+            db.execute("DELETE FROM delivery_batches WHERE newest < ?", (older_than,))
+            # Only a batch that straddles the cut-off is decoded and rewritten.
             for seq, count, blob in db.execute(
                 "SELECT seq, count, records FROM delivery_batches WHERE oldest < ?",
                 (older_than,),
@@ -194,7 +199,7 @@ class BatchedLog:
                 else:
                     db.execute("DELETE FROM delivery_batches WHERE seq=?", (seq,))
                 removed += count - room
-        return removed
+        return int(removed)
 
     def referenced_segments(self, db: sqlite3.Connection) -> set[str]:
         """Return the names of the segments that some record's body is in."""

@@ -308,3 +308,15 @@ async def test_prune_by_count_cuts_inside_a_batch(tmp_path: Path) -> None:
     await storage.close()
     assert removed == 2
     assert [record.id for record in left] == ["b2", "b1", "b0", "a2"]
+
+
+async def test_prune_by_age_drops_whole_and_straddling_batches(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_write([make_record(f"a{i}", float(i)) for i in range(3)])
+    await storage.deliveries_write([make_record(f"b{i}", float(10 + i)) for i in range(3)])
+    removed = await storage.deliveries_prune(11.0, 100)
+    left = await storage.deliveries_list(None, None, 10)
+    await storage.close()
+    assert removed == 4
+    assert [record.id for record in left] == ["b2", "b1"]
