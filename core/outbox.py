@@ -109,6 +109,11 @@ class Outbox:
         if not isinstance(text, str):
             msg = f"message text must be a str, got {type(text).__name__}"
             raise TypeError(msg)
+        if not text.isascii():
+            # A lone surrogate (a header byte that was not UTF-8, say) has no
+            # UTF-8 form and no store can keep it; it becomes "?" as the
+            # channels would send it.
+            text = text.encode("utf-8", "replace").decode()
         channel = self.router.for_chat(chat_key)
         parts = [text]
         limit, unit = channel.max_length, channel.length_unit

@@ -24,7 +24,7 @@ import aiohttp
 import anyio
 import pytest
 
-from core import Plugin, WebhookApp, WebhookRequest, signatures
+from core import Plugin, WebhookApp, WebhookRequest, message, signatures
 from core.config import setting
 from core.signatures import (
     sign_gitea,
@@ -79,6 +79,13 @@ for _name, _verifier in VERIFIERS.items():
 matrix.mount_webhook("/small", methods=["POST"], verify=signatures.github(), max_body_size=64)(
     handle
 )
+
+
+@matrix.mount_webhook("/relay", methods=["POST"], verify=signatures.github())
+async def relay(request: WebhookRequest) -> dict[str, str]:
+    """Forward a header's text to a chat, as plugins do with X-GitHub-Event."""
+    await message.send_text("console-ops", f"event {request.headers.get('X-Note', '')}")
+    return {"status": "ok"}
 
 
 @matrix.mount_webhook("/form", methods=["POST"], verify=signatures.github())
@@ -350,3 +357,22 @@ async def test_header_bytes_not_utf8_keep_the_log_writing(kind: str, tmp_path: P
     assert len(records) == 2
     notes = [value for name, value in records[0].headers if name.lower() == "x-note"]
     assert len(notes) == 1
+
+
+async def test_header_bytes_not_utf8_reach_the_chat_as_question_marks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = WebhookApp([matrix], CONFIG, data_dir=tmp_path)
+    signature = sign_github(BODY, SECRET).encode()
+    async with running_server(app, "aiohttp") as base_url:
+        reply = await _raw_post(
+            base_url,
+            f"{BASE}/relay",
+            BODY,
+            b"X-Hub-Signature-256: " + signature + b"\r\nX-Note: pu\xffsh\r\n",
+        )
+        await app.drain()
+        dead = await app.storage.outbox_count("dead")
+    assert reply.split(b" ", 2)[1] == b"200"
+    assert dead == 0
+    assert "[console-ops] event pu?sh\n" in capsys.readouterr().out
