@@ -209,34 +209,42 @@ class BatchedLog:
         return names
 
     def convert_rows(self, db: sqlite3.Connection) -> None:
-        """Move a log of one row per delivery, if any, into batch rows in one transaction.
+        """Move the rows of a log of one row per delivery, if any, into batch rows.
 
-        Bodies stored in the rows themselves (logs from before segment files)
-        are appended to a segment first.
+        The old table stays, empty, so that an older plughook still running on
+        the same data directory goes on writing to it; its rows move on the
+        next open. Bodies stored in the rows themselves (logs from before
+        segment files) are appended to a segment first.
         """
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         if "deliveries" not in tables:
             return
-        rows = db.execute(f"SELECT {_ROW_COLUMNS} FROM deliveries ORDER BY received_at").fetchall()
-        inline = [row[8] if not row[14] else b"" for row in rows]
-        places = self.bodies.append(inline)
-        encoded: list[Encoded] = []
-        for row, body, (segment, offset) in zip(rows, inline, places, strict=True):
-            if row[14]:
-                segment, offset, length = row[14], row[15], row[16]
-            else:
-                length = len(body)
-            headers = [tuple(pair) for pair in json.loads(row[6])]
-            encoded.append([*row[:6], headers, row[7], bool(row[9]), *row[10:14]])
-            encoded[-1] += [segment, offset, length]
+        if db.execute("SELECT 1 FROM deliveries LIMIT 1").fetchone() is None:
+            return
         with db:
-            db.execute("BEGIN")
+            # The write lock first, so that no row arrives between read and delete.
+            db.execute("BEGIN IMMEDIATE")
+            rows = db.execute(
+                f"SELECT {_ROW_COLUMNS} FROM deliveries ORDER BY received_at"
+            ).fetchall()
+            if not rows:
+                return
+            inline = [row[8] if not row[14] else b"" for row in rows]
+            places = self.bodies.append(inline)
+            encoded: list[Encoded] = []
+            for row, body, (segment, offset) in zip(rows, inline, places, strict=True):
+                if row[14]:
+                    segment, offset, length = row[14], row[15], row[16]
+                else:
+                    length = len(body)
+                headers = [tuple(pair) for pair in json.loads(row[6])]
+                encoded.append([*row[:6], headers, row[7], bool(row[9]), *row[10:14]])
+                encoded[-1] += [segment, offset, length]
             for start in range(0, len(encoded), _CONVERTED_BATCH):
                 chunk = encoded[start : start + _CONVERTED_BATCH]
                 self._insert(db, chunk, sorted({r[_SEGMENT] for r in chunk if r[_SEGMENT]}))
-            db.execute("DROP TABLE deliveries")
-        if rows:
-            logger.info("converted %d delivery-log rows to batches", len(rows))
+            db.execute("DELETE FROM deliveries")
+        logger.info("converted %d delivery-log rows to batches", len(rows))
 
     def _insert(
         self, db: sqlite3.Connection, records: Sequence[Sequence[Any]], segments: list[str]
