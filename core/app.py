@@ -457,6 +457,13 @@ class WebhookApp:
         if record is None:
             msg = f"no delivery record {record_id!r}; see `plughook deliveries list`"
             raise LookupError(msg)
+        if self.router.lookup(record.plugin, record.path) is None:
+            msg = (
+                f"delivery record {record_id!r} is for {record.plugin}{record.path}, which no "
+                "loaded plugin serves; load the plugin's module as the server does "
+                "(--plugin MODULE on the command line)"
+            )
+            raise LookupError(msg)
         if record.body_truncated:
             msg = (
                 f"delivery record {record_id!r} holds only the first {len(record.body)} bytes "

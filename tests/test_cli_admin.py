@@ -127,6 +127,15 @@ async def test_deliveries_replay_records_new_attempt(tmp_path: Path) -> None:
     assert f"replay of {record_id}" in listing.stdout
 
 
+async def test_deliveries_replay_without_plugin_module_is_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path)
+    result = await plughook("deliveries", "replay", record_id, "--config", str(config))
+    assert result.returncode != 0
+    assert "which no loaded plugin serves" in result.stderr
+    assert "--plugin MODULE" in result.stderr
+
+
 async def test_deliveries_show_unknown_id_is_error(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     result = await plughook("deliveries", "show", "nope", "--config", str(config), *PLUGIN_ARGS)
