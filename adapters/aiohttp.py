@@ -62,7 +62,7 @@ def create_server(webhook_app: WebhookApp, **handler_args: Any) -> web.Server:
     ``/api/plugin/`` get the core's JSON 404. ``GET`` and ``HEAD`` on
     ``/healthz`` and ``/api/plugins`` get the service responses, other methods
     there a 405. Any other path gets aiohttp's plain-text 404. ``Expect``
-    headers get the answers ``web.Application`` gives.
+    headers get the responses ``web.Application`` sends.
 
     The caller starts and stops the core app (``webhook_app.running()``).
     ``handler_args`` go to ``web.Server`` (``access_log``, for example) and

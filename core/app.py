@@ -683,10 +683,11 @@ class WebhookApp:
     def _reject_delivery_id(
         self, endpoint: Endpoint, request: WebhookRequest, name: str
     ) -> NoReturn:
-        """Answer 400 for a delivery-id header that is no text; the record gets a generated id.
+        """Raise a 400 ``BadRequest`` for a delivery-id header that is not text.
 
-        aiohttp keeps header bytes that are not UTF-8 as lone surrogates, which
-        no storage backend can write.
+        The delivery record gets a generated id instead. aiohttp keeps header
+        bytes that are not UTF-8 as lone surrogates, which no storage backend
+        can write.
         """
         request.delivery_id = self._generated_delivery_id()
         logger.warning(

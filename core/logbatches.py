@@ -3,9 +3,9 @@
 A row per delivery cost about 7 µs of CPU per request on the benchmark VM
 (building the row, encoding its headers, and SQLite updating the table and
 two indexes). The server writes records in batches anyway, so a batch is
-stored as one row: its records encoded together as one JSON array, the
-record ids as a JSON array that ``get`` searches, and the names of the
-segments holding their bodies. Writing a record now costs about 1 µs.
+stored as one row. The row contains the records encoded together as one JSON
+array, the record ids as a JSON array that ``get`` searches, and the names of
+the segments that contain their bodies. Writing a record costs about 1 µs.
 
 Each record is a JSON array of the fields of ``DeliveryRecord`` without the
 body, followed by the body's segment, offset and length (``_FIELDS``). A
@@ -148,6 +148,8 @@ class BatchedLog:
         if limit <= 0:
             return []
         found: list[Encoded] = []
+        # NOTE: a filter that matches no record decodes every batch; the log
+        # has no index by plugin or status.
         rows = db.execute(
             "SELECT newest, records FROM delivery_batches ORDER BY newest DESC, seq DESC"
         )
@@ -211,8 +213,8 @@ class BatchedLog:
     def convert_rows(self, db: sqlite3.Connection) -> None:
         """Move the rows of a log of one row per delivery, if any, into batch rows.
 
-        The old table stays, empty, so that an older plughook still running on
-        the same data directory goes on writing to it; its rows move on the
+        The old table stays, empty, so an older plughook still running on the
+        same data directory can go on writing to it. Those rows move on the
         next open. Bodies stored in the rows themselves (logs from before
         segment files) are appended to a segment first.
         """

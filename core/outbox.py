@@ -111,7 +111,7 @@ class Outbox:
             raise TypeError(msg)
         if not text.isascii():
             # A lone surrogate (a header byte that was not UTF-8, say) has no
-            # UTF-8 form and no store can keep it; it becomes "?" as the
+            # UTF-8 form, so no store can keep it. It becomes "?", as the
             # channels would send it.
             text = text.encode("utf-8", "replace").decode()
         channel = self.router.for_chat(chat_key)

@@ -326,7 +326,7 @@ async def _raw_post(base_url: str, path: str, body: bytes, header_lines: bytes) 
 
 
 @pytest.mark.parametrize("kind", ["aiohttp", "litestar"])
-async def test_header_bytes_not_utf8_keep_the_log_writing(kind: str, tmp_path: Path) -> None:
+async def test_non_utf8_headers_keep_log_writing(kind: str, tmp_path: Path) -> None:
     """A delivery id that is no UTF-8 text gets a 400; other such headers are logged as sent."""
     app = WebhookApp([matrix], CONFIG, data_dir=tmp_path)
     signature = sign_github(BODY, SECRET).encode()
@@ -359,7 +359,7 @@ async def test_header_bytes_not_utf8_keep_the_log_writing(kind: str, tmp_path: P
     assert len(notes) == 1
 
 
-async def test_header_bytes_not_utf8_reach_the_chat_as_question_marks(
+async def test_non_utf8_header_reaches_chat(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = WebhookApp([matrix], CONFIG, data_dir=tmp_path)

@@ -322,14 +322,14 @@ async def test_prune_by_age_drops_whole_and_straddling_batches(tmp_path: Path) -
     assert [record.id for record in left] == ["b2", "b1"]
 
 
-async def test_rows_an_older_server_adds_later_move_on_next_open(tmp_path: Path) -> None:
+async def test_old_table_rows_move_on_reopen(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "plughook-deliveries.sqlite3") as db:
         db.execute(ROW_TABLE.format(extra=SEGMENT_COLUMNS))
     storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
     await storage.open()
     await storage.deliveries_write([make_record("new", 2000.0)])
     await storage.close()
-    # An older plughook, still running, writes a row to the table it knows.
+    # An older plughook, still running, writes a row to its own table.
     with sqlite3.connect(tmp_path / "plughook-deliveries.sqlite3") as db:
         db.execute(
             "INSERT INTO deliveries VALUES ('late', 'd-late', 3000.0, 'seg-echo', '/hook', "
