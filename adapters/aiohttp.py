@@ -32,6 +32,7 @@ from .common import (
     health_response,
     not_found_response,
     plugins_response,
+    service_response,
 )
 
 __all__ = ["WEBHOOK_APP_KEY", "create_app", "create_server", "to_aiohttp_response"]
@@ -44,9 +45,6 @@ WEBHOOK_APP_KEY = web.AppKey("plughook_webhook_app", WebhookApp)
 # otherwise closes the connection without reading further.
 _HANDLER_ARGS: dict[str, Any] = {"lingering_time": 0.0}
 
-# Methods the service routes accept: GET, and HEAD as web.Application's add_get adds it.
-_SERVICE_METHODS = (hdrs.METH_GET, hdrs.METH_HEAD)
-
 _Handler = Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]
 
 # Plugin names and endpoint paths made of these characters mean the same to
@@ -58,18 +56,16 @@ def create_server(webhook_app: WebhookApp, **handler_args: Any) -> web.Server:
     """Build an aiohttp low-level server serving ``webhook_app``'s endpoints and service routes.
 
     The handler routes by the decoded path, where ``%2F`` is a ``/`` as in
-    the Litestar adapter. Webhook URLs go to the core, and other paths under
-    ``/api/plugin/`` get the core's JSON 404. ``GET`` and ``HEAD`` on
-    ``/healthz`` and ``/api/plugins`` get the service responses, other methods
-    there a 405. Any other path gets aiohttp's plain-text 404. ``Expect``
-    headers get the responses ``web.Application`` sends.
+    the Litestar adapter. Webhook URLs go to the core, ``/healthz`` and
+    ``/api/plugins`` to the service routes (``common.service_response``), and
+    any other path gets the JSON 404 of ``common.not_found_response``.
+    ``Expect`` headers get the responses ``web.Application`` sends.
 
     The caller starts and stops the core app (``webhook_app.running()``).
     ``handler_args`` go to ``web.Server`` (``access_log``, for example) and
     override ``lingering_time=0``. Call it with the event loop running:
     ``web.Server`` keeps the running loop.
     """
-    services = {HEALTH_PATH: health_response, PLUGINS_PATH: plugins_response}
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         if request.headers.get(hdrs.EXPECT):
@@ -78,14 +74,8 @@ def create_server(webhook_app: WebhookApp, **handler_args: Any) -> web.Server:
         target = split_webhook_path(path)
         if target is not None:
             return await _serve_webhook(webhook_app, request, *target)
-        build = services.get(path)
-        if build is not None:
-            if request.method not in _SERVICE_METHODS:
-                raise web.HTTPMethodNotAllowed(request.method, _SERVICE_METHODS)
-            return to_aiohttp_response(build(webhook_app))
-        if path.startswith(WEBHOOK_PREFIX):
-            return to_aiohttp_response(not_found_response())
-        raise web.HTTPNotFound
+        response = service_response(webhook_app, request.method, path)
+        return to_aiohttp_response(response or not_found_response())
 
     return web.Server(handle, **(_HANDLER_ARGS | handler_args))
 

@@ -14,12 +14,14 @@ __all__ = [
     "MAX_DISCARD_SIZE",
     "PLUGINS_PATH",
     "READ_CHUNK_SIZE",
+    "SERVICE_PATHS",
     "ClientDisconnected",
     "client_disconnected",
     "discards_rest",
     "health_response",
     "not_found_response",
     "plugins_response",
+    "service_response",
 ]
 
 logger = logging.getLogger("plughook.adapters")
@@ -92,5 +94,26 @@ def plugins_response(app: WebhookApp) -> WebhookResponse:
 
 
 def not_found_response() -> WebhookResponse:
-    """Build the 404 for a path under ``/api/plugin/`` that is no webhook URL."""
+    """Build the 404 for a path that is neither a webhook URL nor a service route."""
     return json_response({"error": "not found"}, 404)
+
+
+# Methods the service routes accept. Servers send no body in a HEAD response.
+SERVICE_METHODS = ("GET", "HEAD")
+_SERVICES = {HEALTH_PATH: health_response, PLUGINS_PATH: plugins_response}
+SERVICE_PATHS = tuple(_SERVICES)
+
+
+def service_response(app: WebhookApp, method: str, path: str) -> WebhookResponse | None:
+    """Build the response of service route ``path``, or return None when ``path`` is none.
+
+    A method other than GET and HEAD gets a 405 with an ``Allow`` header.
+    """
+    build = _SERVICES.get(path)
+    if build is None:
+        return None
+    if method not in SERVICE_METHODS:
+        response = json_response({"error": f"method {method} is not allowed on {path}"}, 405)
+        response.headers["Allow"] = ", ".join(SERVICE_METHODS)
+        return response
+    return build(app)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
-from litestar import Litestar, Response, asgi, get
+from litestar import Litestar, Request, Response, asgi
 from litestar.enums import ScopeType
+from litestar.exceptions import NotFoundException
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from core import WebhookApp, WebhookRequest, WebhookResponse
@@ -23,13 +24,11 @@ from core.routing import WEBHOOK_PREFIX, split_webhook_path
 
 from .common import (
     CLOSE_DELAY,
-    HEALTH_PATH,
-    PLUGINS_PATH,
+    SERVICE_PATHS,
     client_disconnected,
     discards_rest,
-    health_response,
     not_found_response,
-    plugins_response,
+    service_response,
 )
 
 if TYPE_CHECKING:
@@ -58,17 +57,22 @@ def create_app(webhook_app: WebhookApp) -> Litestar:
     def run_core(app: Litestar) -> AbstractAsyncContextManager[WebhookApp]:
         return webhook_app.running()
 
-    @get(HEALTH_PATH, sync_to_thread=False)
-    def health() -> Response[bytes]:
-        return _service_response(health_response(webhook_app))
-
-    @get(PLUGINS_PATH, sync_to_thread=False)
-    def plugins() -> Response[bytes]:
-        return _service_response(plugins_response(webhook_app))
+    async def service(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await send({"type": "websocket.close", "code": _WS_POLICY_VIOLATION, "reason": ""})
+            return
+        # Litestar's router ignores a trailing slash; the path as sent decides.
+        _, url_path = _original_path(scope, mount_path="")
+        response = service_response(webhook_app, scope["method"], url_path)
+        await _send_response(send, response or not_found_response(), close=False)
 
     mount = asgi(_MOUNT_PATH, is_mount=True, copy_scope=False)(webhook)
+    # Plain ASGI handlers take every method, so the 405 and HEAD answers come
+    # from common.service_response as under aiohttp.
+    services = [asgi(path, copy_scope=False, name=path)(service) for path in SERVICE_PATHS]
     return Litestar(
-        route_handlers=[mount, health, plugins],
+        route_handlers=[mount, *services],
+        exception_handlers={NotFoundException: _not_found},
         lifespan=[run_core],
         request_max_body_size=None,
         openapi_config=None,
@@ -76,15 +80,10 @@ def create_app(webhook_app: WebhookApp) -> Litestar:
     )
 
 
-def _service_response(response: WebhookResponse) -> Response[bytes]:
-    """Convert a JSON response of a service route for a Litestar route handler."""
-    assert response.content_type is not None
-    return Response(
-        response.body,
-        status_code=response.status,
-        headers=response.headers,
-        media_type=response.content_type,
-    )
+def _not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[bytes]:
+    """Build the JSON 404 for a path outside every route, as the aiohttp adapter sends it."""
+    response = not_found_response()
+    return Response(response.body, status_code=404, media_type=response.content_type)
 
 
 async def _serve_webhook(app: WebhookApp, scope: Scope, receive: Receive, send: Send) -> None:
@@ -130,13 +129,13 @@ async def _serve_webhook(app: WebhookApp, scope: Scope, receive: Receive, send: 
     await _send_response(send, response, close=body.must_close(response.status))
 
 
-def _original_path(scope: HTTPScope) -> tuple[str, str]:
-    """Return the request path as sent and decoded, before the mount cut ``/api/plugin`` off."""
+def _original_path(scope: HTTPScope, mount_path: str = _MOUNT_PATH) -> tuple[str, str]:
+    """Return the request path as sent and decoded, before a mount cut ``mount_path`` off."""
     raw_path = scope.get("raw_path")
     if raw_path is None:
-        # NOTE: without raw_path (an ASGI server that omits it) the mount's
-        # rewritten path is used; it carries a trailing slash the core ignores.
-        path = _MOUNT_PATH + scope["path"]
+        # NOTE: without raw_path (an ASGI server that omits it) Litestar's
+        # rewritten path is used; it may carry or lose a trailing slash.
+        path = mount_path + scope["path"]
         return path, path
     sent = raw_path.decode("latin-1")
     return sent, unquote(sent) if "%" in sent else sent

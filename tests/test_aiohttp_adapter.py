@@ -1,9 +1,10 @@
 """Responses of the aiohttp adapter that the cross-adapter conformance suite leaves out.
 
 ``plughook serve`` runs ``create_server``, which routes by path itself. Its
-service routes, 404s and ``Expect`` handling respond as aiohttp's
-``web.Application`` does. ``create_app`` still serves webhooks when mounted
-in another aiohttp application. All servers are real, on 127.0.0.1.
+service routes and 404s respond as the Litestar adapter's do (the tests run
+over both), and its ``Expect`` handling as aiohttp's ``web.Application``.
+``create_app`` still serves webhooks when mounted in another aiohttp
+application. All servers are real, on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ async def echo(request: WebhookRequest) -> dict[str, str]:
 async def base_url(tmp_path: Path) -> AsyncIterator[str]:
     app = WebhookApp([adapter_plugin], {}, data_dir=tmp_path)
     async with running_server(app, "aiohttp") as url:
+        yield url
+
+
+@pytest.fixture(params=["aiohttp", "litestar"])
+async def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Yield the base URL of a server on each adapter in turn."""
+    app = WebhookApp([adapter_plugin], {}, data_dir=tmp_path)
+    async with running_server(app, request.param) as url:
         yield url
 
 
@@ -83,18 +92,18 @@ async def _exchange(base_url: str, request: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/api/plugins"])
-async def test_service_route_post_is_405(base_url: str, path: str) -> None:
-    async with aiohttp.ClientSession() as session, session.post(base_url + path) as response:
+async def test_service_route_post_is_405(any_url: str, path: str) -> None:
+    async with aiohttp.ClientSession() as session, session.post(any_url + path) as response:
         body = await response.read()
 
     assert response.status == 405
-    assert response.headers.get("Allow") == "GET,HEAD"
-    assert response.headers.get("Content-Type") == "text/plain; charset=utf-8"
-    assert body == b"405: Method Not Allowed"
+    assert response.headers.get("Allow") == "GET, HEAD"
+    assert response.headers.get("Content-Type") == "application/json"
+    assert json.loads(body) == {"error": f"method POST is not allowed on {path}"}
 
 
-async def test_head_healthz_has_no_body(base_url: str) -> None:
-    async with aiohttp.ClientSession() as session, session.head(base_url + "/healthz") as response:
+async def test_head_healthz_has_no_body(any_url: str) -> None:
+    async with aiohttp.ClientSession() as session, session.head(any_url + "/healthz") as response:
         body = await response.read()
 
     assert response.status == 200
@@ -106,18 +115,18 @@ async def test_head_healthz_has_no_body(base_url: str) -> None:
 
 
 @pytest.mark.parametrize("path", ["/nope", "/", "/api/plugin", "/healthz/"])
-async def test_path_outside_prefix_is_plain_404(base_url: str, path: str) -> None:
-    async with aiohttp.ClientSession() as session, session.get(base_url + path) as response:
+async def test_path_outside_prefix_is_json_404(any_url: str, path: str) -> None:
+    async with aiohttp.ClientSession() as session, session.get(any_url + path) as response:
         body = await response.read()
 
     assert response.status == 404
-    assert response.headers.get("Content-Type") == "text/plain; charset=utf-8"
-    assert body == b"404: Not Found"
+    assert response.headers.get("Content-Type") == "application/json"
+    assert json.loads(body) == {"error": "not found"}
 
 
 @pytest.mark.parametrize("path", ["/api/plugin/", "/api/plugin//webhook"])
-async def test_path_under_prefix_is_json_404(base_url: str, path: str) -> None:
-    async with aiohttp.ClientSession() as session, session.get(base_url + path) as response:
+async def test_path_under_prefix_is_json_404(any_url: str, path: str) -> None:
+    async with aiohttp.ClientSession() as session, session.get(any_url + path) as response:
         body = await response.read()
 
     assert response.status == 404
