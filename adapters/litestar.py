@@ -98,7 +98,7 @@ async def _serve_webhook(app: WebhookApp, scope: Scope, receive: Receive, send: 
 
     headers = CIMultiDictProxy(
         CIMultiDict(
-            [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
+            [(name.decode("latin-1"), _header_text(value)) for name, value in scope["headers"]]
         )
     )
     query = scope["query_string"].decode("latin-1")
@@ -127,6 +127,14 @@ async def _serve_webhook(app: WebhookApp, scope: Scope, receive: Receive, send: 
         await early[0]
         return
     await _send_response(send, response, close=body.must_close(response.status))
+
+
+def _header_text(value: bytes) -> str:
+    """Decode a header value as aiohttp's parser does: UTF-8, other bytes as lone surrogates.
+
+    Both adapters then give a handler, and the duplicate check, the same text.
+    """
+    return value.decode("utf-8", "surrogateescape")
 
 
 def _original_path(scope: HTTPScope, mount_path: str = _MOUNT_PATH) -> tuple[str, str]:
