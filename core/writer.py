@@ -18,6 +18,14 @@ __all__ = ["BatchWriter"]
 
 logger = logging.getLogger("plughook.writer")
 
+# Seconds between attempts after a failed write.
+RETRY_DELAY = 1.0
+# After this many failed writes in a row, delivery records are written one by
+# one, so that one the storage rejects is dropped instead of blocking the rest.
+ISOLATE_AFTER_FAILURES = 2
+# Records tried one by one before the storage counts as down.
+_PROBES = 3
+
 
 class BatchWriter:
     """Queues task and delivery records and writes them in batches."""
@@ -46,6 +54,7 @@ class BatchWriter:
 
     async def run(self) -> None:
         """Write queued records whenever some arrive, until cancelled."""
+        failures = 0
         while True:
             # Records that arrive while a batch is written form the next batch.
             # Waiting to gather more made each batch hold the server's core
@@ -55,9 +64,52 @@ class BatchWriter:
             try:
                 await self.flush()
             except Exception:
+                failures += 1
                 logger.exception("writing %d bookkeeping records failed; retrying", self.pending)
-                await anyio.sleep(1.0)
+                # A batch that keeps failing may hold one record the storage
+                # rejects, which would otherwise block every record after it.
+                if failures >= ISOLATE_AFTER_FAILURES and await self._drop_unstorable():
+                    failures = 0
+                else:
+                    await anyio.sleep(RETRY_DELAY)
                 self._wake.set()
+            else:
+                failures = 0
+
+    async def _drop_unstorable(self) -> bool:
+        """Write queued delivery records one by one and drop those the storage rejects.
+
+        Returns whether any record was dropped. When none of the first records
+        can be written (the storage is down), all of them stay queued.
+        """
+        async with self._lock:
+            deliveries, self._deliveries = self._deliveries, []
+            kept: list[DeliveryRecord] = []
+            rejected: list[DeliveryRecord] = []
+            written = 0
+            for index, record in enumerate(deliveries):
+                if not written and len(rejected) == _PROBES:
+                    # None of the first records went in: the storage is down.
+                    kept = rejected + deliveries[index:]
+                    rejected = []
+                    break
+                try:
+                    await self._storage.deliveries_write([record])
+                except Exception:
+                    rejected.append(record)
+                else:
+                    written += 1
+            else:
+                if not written:
+                    kept, rejected = rejected, []
+            self._deliveries = kept + self._deliveries
+        for record in rejected:
+            logger.error(
+                "dropped delivery record %s (delivery %s): the storage rejects it",
+                record.id,
+                record.delivery_id,
+            )
+        return bool(rejected)
 
     async def flush(self) -> None:
         """Write everything queued so far; records queued meanwhile wait for the next call."""

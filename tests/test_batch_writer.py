@@ -1,0 +1,89 @@
+"""The batch writer goes on writing when the storage rejects one record or is down."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import anyio
+import pytest
+
+from core import writer
+from core.records import DeliveryRecord
+from core.store import MemoryStorage
+from core.writer import BatchWriter
+
+pytestmark = pytest.mark.anyio
+
+
+class PickyStorage(MemoryStorage):
+    """Rejects every batch that contains the record ``poison``, or every batch while down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    async def deliveries_write(self, records: Sequence[DeliveryRecord]) -> None:
+        if self.down or any(record.id == "poison" for record in records):
+            msg = "storage rejects the batch"
+            raise ValueError(msg)
+        await super().deliveries_write(records)
+
+
+def record(record_id: str) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=record_id,
+        delivery_id=f"d-{record_id}",
+        received_at=1.0,
+        plugin="p",
+        path="/",
+        method="POST",
+        headers=[],
+        query="",
+        body=b"",
+        body_truncated=False,
+        status=200,
+        duration_ms=1.0,
+    )
+
+
+@pytest.fixture(autouse=True)
+def fast_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer, "RETRY_DELAY", 0.01)
+
+
+async def run_until_idle(batch_writer: BatchWriter, seconds: float = 0.3) -> None:
+    async with anyio.create_task_group() as group:
+        group.start_soon(batch_writer.run)
+        await anyio.sleep(seconds)
+        group.cancel_scope.cancel()
+
+
+async def test_rejected_record_dropped_rest_written(caplog: pytest.LogCaptureFixture) -> None:
+    storage = PickyStorage()
+    batch_writer = BatchWriter(storage)
+    for record_id in ("r1", "poison", "r2"):
+        batch_writer.add_delivery(record(record_id))
+
+    await run_until_idle(batch_writer)
+
+    assert sorted(storage.deliveries) == ["r1", "r2"]
+    assert batch_writer.pending == 0
+    assert "dropped delivery record poison (delivery d-poison)" in caplog.text
+
+
+async def test_records_kept_while_storage_down(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, "plughook.writer")
+    storage = PickyStorage()
+    storage.down = True
+    batch_writer = BatchWriter(storage)
+    for index in range(5):
+        batch_writer.add_delivery(record(f"r{index}"))
+
+    await run_until_idle(batch_writer)
+
+    assert batch_writer.pending == 5
+    assert "dropped" not in caplog.text
+    storage.down = False
+    await batch_writer.flush()
+    assert len(storage.deliveries) == 5
