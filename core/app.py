@@ -522,13 +522,15 @@ class WebhookApp:
             response = to_response(result)
         except HTTPError as exc:
             response = error_response(exc)
-        except InvalidResult as exc:
-            raise self._internal_error(endpoint, request, exc) from None
         except _InternalError:
-            # Already logged with its error id by _call_with_deadline.
+            # Already logged, and its claim settled, by _call_with_deadline.
             raise
         except Exception as exc:
-            raise self._internal_error(endpoint, request, exc) from None
+            error = self._internal_error(endpoint, request, exc)
+            if dedupe_key:
+                # Released, so that the sender's redelivery runs the handler again.
+                await self.deliveries.settle(dedupe_key, 500)
+            raise error from None
         finally:
             if not in_background:
                 await request.close()

@@ -27,6 +27,19 @@ async def once(request: WebhookRequest) -> Any:
     return {"ok": True}
 
 
+@dedupe.mount_webhook(
+    "/crash", methods=["POST"], delivery_id_header="X-Delivery", respond_within=None
+)
+async def crash(request: WebhookRequest) -> Any:
+    calls.append("crash:" + request.delivery_id)
+    if request.query.get("raise"):
+        msg = "handler failed"
+        raise RuntimeError(msg)
+    if request.query.get("invalid"):
+        return {"value": object()}
+    return {"ok": True}
+
+
 @dedupe.mount_webhook("/other", methods=["POST"], delivery_id_header="X-Delivery")
 async def other(request: WebhookRequest) -> Any:
     calls.append("other:" + request.delivery_id)
@@ -64,6 +77,16 @@ async def test_requests_without_id_are_not_deduplicated(tmp_path: Path) -> None:
     assert first.json() == {"ok": True}
     assert second.json() == {"ok": True}
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("failure", ["raise", "invalid"])
+async def test_crashed_delivery_is_processed_again(tmp_path: Path, failure: str) -> None:
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        first = await client.post(f"{URL}/crash?{failure}=1", headers={"X-Delivery": "d9"})
+        second = await client.post(f"{URL}/crash", headers={"X-Delivery": "d9"})
+    assert first.status_code == 500
+    assert second.status_code == 200
+    assert calls == ["crash:d9", "crash:d9"]
 
 
 async def test_failed_delivery_is_processed_again(tmp_path: Path) -> None:
