@@ -23,6 +23,9 @@ _ENCODER = msgspec.json.Encoder()
 # json.dumps would rebuild an encoder on each call because these options
 # differ from its defaults.
 _FALLBACK_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# Lone surrogates (header bytes that were not UTF-8, echoed by a handler) have
+# no UTF-8 form, so they are written as backslash-u escapes, which JSON allows.
+_ESCAPING_ENCODER = json.JSONEncoder(separators=(",", ":"))
 _NOT_PARSED = (msgspec.DecodeError, msgspec.ValidationError)
 
 
@@ -41,11 +44,16 @@ def loads_utf8(data: bytes) -> Any:
 def dumps(value: Any) -> bytes:
     """Serialise ``value`` as compact UTF-8 JSON, keeping non-ASCII characters as they are.
 
-    Raises ``TypeError`` for a value that is not JSON-serialisable and
-    ``ValueError`` for a string that is not valid Unicode (a lone surrogate).
-    A float that is not finite becomes ``null``.
+    Raises ``TypeError`` for a value that is not JSON-serialisable. A float
+    that is not finite becomes ``null``. When a string contains a lone
+    surrogate, all non-ASCII characters are written as backslash-u escapes.
     """
     try:
         return _ENCODER.encode(value)
     except TypeError:
-        return _FALLBACK_ENCODER.encode(value).encode()
+        try:
+            return _FALLBACK_ENCODER.encode(value).encode()
+        except UnicodeEncodeError:
+            return _ESCAPING_ENCODER.encode(value).encode()
+    except UnicodeEncodeError:
+        return _ESCAPING_ENCODER.encode(value).encode()

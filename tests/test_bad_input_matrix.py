@@ -83,9 +83,10 @@ matrix.mount_webhook("/small", methods=["POST"], verify=signatures.github(), max
 
 @matrix.mount_webhook("/relay", methods=["POST"], verify=signatures.github())
 async def relay(request: WebhookRequest) -> dict[str, str]:
-    """Forward a header's text to a chat, as plugins do with X-GitHub-Event."""
-    await message.send_text("console-ops", f"event {request.headers.get('X-Note', '')}")
-    return {"status": "ok"}
+    """Forward a header's text to a chat and echo it, as plugins do with X-GitHub-Event."""
+    note = request.headers.get("X-Note", "")
+    await message.send_text("console-ops", f"event {note}")
+    return {"status": "ok", "event": note}
 
 
 @matrix.mount_webhook("/form", methods=["POST"], verify=signatures.github())
@@ -372,5 +373,6 @@ async def test_non_utf8_header_reaches_chat(
         await app.drain()
         dead = await app.storage.outbox_count("dead")
     assert reply.split(b" ", 2)[1] == b"200"
+    assert reply.endswith(b'{"status":"ok","event":"pu\\udcffsh"}')
     assert dead == 0
     assert "[console-ops] event pu?sh\n" in capsys.readouterr().out

@@ -91,9 +91,12 @@ def test_serialise_rejects_unknown_type() -> None:
         dumps({"value": object()})
 
 
-def test_serialise_rejects_lone_surrogate() -> None:
-    with pytest.raises(UnicodeEncodeError):
-        dumps({"value": "\ud800"})
+def test_serialise_escapes_lone_surrogate() -> None:
+    assert dumps({"value": "caf\u00e9 \udcff"}) == b'{"value":"caf\\u00e9 \\udcff"}'
+
+
+def test_serialise_escapes_surrogate_under_odd_keys() -> None:
+    assert dumps({True: "\udcff"}) == b'{"true":"\\udcff"}'
 
 
 def test_serialise_writes_nan_as_null() -> None:
