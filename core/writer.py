@@ -66,7 +66,7 @@ class BatchWriter:
             except Exception:
                 failures += 1
                 logger.exception("writing %d bookkeeping records failed; retrying", self.pending)
-                # A batch that keeps failing may hold one record the storage
+                # A batch that keeps failing may contain one record the storage
                 # rejects, which would otherwise block every record after it.
                 if failures >= ISOLATE_AFTER_FAILURES and await self._drop_unstorable():
                     failures = 0
@@ -89,7 +89,7 @@ class BatchWriter:
             written = 0
             for index, record in enumerate(deliveries):
                 if not written and len(rejected) == _PROBES:
-                    # None of the first records went in: the storage is down.
+                    # None of the first records was written, so the storage is down.
                     kept = rejected + deliveries[index:]
                     rejected = []
                     break
@@ -105,7 +105,8 @@ class BatchWriter:
             self._deliveries = kept + self._deliveries
         for record in rejected:
             logger.error(
-                "dropped delivery record %s (delivery %s): the storage rejects it",
+                "dropped delivery record %s (delivery %s): writing it failed on its own "
+                "while other records were written",
                 record.id,
                 record.delivery_id,
             )
