@@ -86,6 +86,7 @@ class BatchWriter:
             deliveries, self._deliveries = self._deliveries, []
             kept: list[DeliveryRecord] = []
             rejected: list[DeliveryRecord] = []
+            errors: list[Exception] = []
             written = 0
             for index, record in enumerate(deliveries):
                 if not written and len(rejected) == _PROBES:
@@ -95,20 +96,23 @@ class BatchWriter:
                     break
                 try:
                     await self._storage.deliveries_write([record])
-                except Exception:
+                except Exception as exc:
                     rejected.append(record)
+                    errors.append(exc)
                 else:
                     written += 1
             else:
                 if not written:
                     kept, rejected = rejected, []
             self._deliveries = kept + self._deliveries
-        for record in rejected:
+        for record, error in zip(rejected, errors, strict=False):
             logger.error(
                 "dropped delivery record %s (delivery %s): writing it failed on its own "
-                "while other records were written",
+                "while other records were written: %s: %s",
                 record.id,
                 record.delivery_id,
+                type(error).__name__,
+                error,
             )
         return bool(rejected)
 

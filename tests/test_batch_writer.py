@@ -70,6 +70,7 @@ async def test_rejected_record_dropped_rest_written(caplog: pytest.LogCaptureFix
     assert sorted(storage.deliveries) == ["r1", "r2"]
     assert batch_writer.pending == 0
     assert "dropped delivery record poison (delivery d-poison)" in caplog.text
+    assert "ValueError: storage rejects the batch" in caplog.text
 
 
 async def test_records_kept_while_storage_down(caplog: pytest.LogCaptureFixture) -> None:
