@@ -271,8 +271,9 @@ def _check_digests(
     """Raise ``SignatureMismatch`` unless some key signs ``message`` to some received digest."""
     for key in keys:
         expected = hmac.new(key, message, algorithm).digest()
-        if any(hmac.compare_digest(expected, digest) for digest in received):
-            return
+        for digest in received:
+            if hmac.compare_digest(expected, digest):
+                return
     raise SignatureMismatch
 
 
@@ -294,11 +295,16 @@ def _check_tolerance(timestamp: int, now: float | None, tolerance: float) -> Non
         raise TimestampOutOfTolerance
 
 
+# Digest sizes in bytes, looked up once instead of building a hash object per request.
+_DIGEST_SIZES = {name: hashlib.new(name).digest_size for name in _ALGORITHMS}
+
+
 def _digest_size(algorithm: Algorithm) -> int:
-    if algorithm not in _ALGORITHMS:
+    size = _DIGEST_SIZES.get(algorithm)
+    if size is None:
         msg = f"unsupported HMAC algorithm {algorithm!r}: use one of {', '.join(_ALGORITHMS)}"
         raise ValueError(msg)
-    return hashlib.new(algorithm).digest_size
+    return size
 
 
 def _check_encoding(encoding: Encoding) -> None:
