@@ -8,7 +8,8 @@ array, the record ids as a JSON array that ``get`` searches, and the names of
 the segments that contain their bodies. Writing a record costs about 1 µs.
 
 Each record is a JSON array of the fields of ``DeliveryRecord`` without the
-body, followed by the body's segment, offset and length (``_FIELDS``). A
+body, followed by the body's segment, offset, length and CRC-32
+(``_FIELDS``; records written before checksums end at the length). A
 batch row also keeps the oldest and newest ``received_at`` of its records,
 so listing and pruning decode only the batches they need.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,6 +60,7 @@ _FIELDS = (
     "body_segment",
     "body_offset",
     "body_length",
+    "body_crc",
 )
 _ID, _RECEIVED, _PLUGIN, _STATUS, _SEGMENT = 0, 2, 3, 9, 13
 # Records per row when a log of one row per delivery is converted.
@@ -99,7 +102,7 @@ class BatchedLog:
         self.bodies = bodies
 
     def write(self, db: sqlite3.Connection, records: Sequence[DeliveryRecord]) -> None:
-        """Store ``records`` as one batch; their bodies are synced before the row commits."""
+        """Store ``records`` as one batch, syncing the bodies first when a sync is due."""
         places = self.bodies.append([r.body for r in records])
         encoded = [
             (
@@ -119,13 +122,16 @@ class BatchedLog:
                 segment,
                 offset,
                 len(r.body),
+                zlib.crc32(r.body),
             )
             for r, (segment, offset) in zip(records, places, strict=True)
         ]
         segments = sorted({segment for segment, _ in places if segment})
-        with db:
-            db.execute("BEGIN")
-            self._insert(db, encoded, segments)
+        if self.bodies.sync_due():
+            self.bodies.sync()
+        # One statement commits on its own: no BEGIN and COMMIT round trips,
+        # each of which gives up and takes back the GIL.
+        self._insert(db, encoded, segments)
 
     def get(self, db: sqlite3.Connection, record_id: str) -> DeliveryRecord | None:
         """Return the record ``record_id`` from the newest batch holding it, or None."""
@@ -233,15 +239,17 @@ class BatchedLog:
                 return
             inline = [row[8] if not row[14] else b"" for row in rows]
             places = self.bodies.append(inline)
+            self.bodies.sync()
             encoded: list[Encoded] = []
             for row, body, (segment, offset) in zip(rows, inline, places, strict=True):
+                crc: int | None = None
                 if row[14]:
                     segment, offset, length = row[14], row[15], row[16]
                 else:
-                    length = len(body)
+                    length, crc = len(body), zlib.crc32(body)
                 headers = [tuple(pair) for pair in json.loads(row[6])]
                 encoded.append([*row[:6], headers, row[7], bool(row[9]), *row[10:14]])
-                encoded[-1] += [segment, offset, length]
+                encoded[-1] += [segment, offset, length, crc]
             for start in range(0, len(encoded), _CONVERTED_BATCH):
                 chunk = encoded[start : start + _CONVERTED_BATCH]
                 self._insert(db, chunk, sorted({r[_SEGMENT] for r in chunk if r[_SEGMENT]}))
@@ -273,18 +281,21 @@ class BatchedLog:
 
     def _record(self, encoded: Encoded) -> DeliveryRecord:
         """Build a record, reading its body from its segment."""
+        if len(encoded) < len(_FIELDS):
+            encoded = [*encoded, None]  # written before checksums: no CRC
         fields = dict(zip(_FIELDS, encoded, strict=True))
         segment = fields.pop("body_segment")
         offset = fields.pop("body_offset")
         length = fields.pop("body_length")
+        crc = fields.pop("body_crc")
         fields["headers"] = [tuple(pair) for pair in fields["headers"]]
         body = b""
         if segment:
-            read = self.bodies.read(segment, offset, length)
+            read = self.bodies.read(segment, offset, length, crc)
             if read is None:
                 logger.warning(
-                    "body of delivery record %s is missing from segment %s; "
-                    "the record is kept without it",
+                    "body of delivery record %s is missing from segment %s or does not "
+                    "match its checksum; the record is kept without it",
                     fields["id"],
                     segment,
                 )

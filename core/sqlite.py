@@ -396,6 +396,10 @@ class SQLiteStorage(Storage):
         if records:
             await self._log.run(lambda: self._batches.write(self._log.db(), records))
 
+    async def deliveries_sync(self) -> None:
+        if self._bodies.unsynced:
+            await self._log.run(self._bodies.sync)
+
     async def deliveries_list(
         self, plugin: str | None, status_class: int | None, limit: int
     ) -> list[DeliveryRecord]:

@@ -129,6 +129,9 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def deliveries_write(self, records: Sequence[DeliveryRecord]) -> None: ...
 
+    async def deliveries_sync(self) -> None:
+        """Make written records durable where ``deliveries_write`` left that for later."""
+
     @abc.abstractmethod
     async def deliveries_list(
         self, plugin: str | None, status_class: int | None, limit: int

@@ -88,3 +88,49 @@ async def test_records_kept_while_storage_down(caplog: pytest.LogCaptureFixture)
     storage.down = False
     await batch_writer.flush()
     assert len(storage.deliveries) == 5
+
+
+class SyncCountingStorage(MemoryStorage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.syncs = 0
+
+    async def deliveries_sync(self) -> None:
+        self.syncs += 1
+
+
+async def test_idle_writer_syncs_written_records_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer, "SYNC_AFTER_IDLE", 0.05)
+    storage = SyncCountingStorage()
+    batch_writer = BatchWriter(storage)
+    batch_writer.add_delivery(record("r1"))
+
+    await run_until_idle(batch_writer)
+
+    assert storage.syncs == 1
+
+
+async def test_writer_without_records_does_not_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer, "SYNC_AFTER_IDLE", 0.05)
+    storage = SyncCountingStorage()
+
+    await run_until_idle(BatchWriter(storage))
+
+    assert storage.syncs == 0
+
+
+async def test_records_arriving_keep_the_sync_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer, "SYNC_AFTER_IDLE", 0.2)
+    storage = SyncCountingStorage()
+    batch_writer = BatchWriter(storage)
+    async with anyio.create_task_group() as group:
+        group.start_soon(batch_writer.run)
+        for index in range(6):
+            batch_writer.add_delivery(record(f"r{index}"))
+            await anyio.sleep(0.05)
+        syncs_while_busy = storage.syncs
+        await anyio.sleep(0.4)
+        group.cancel_scope.cancel()
+    assert syncs_while_busy == 0
+    assert storage.syncs == 1
+    assert len(storage.deliveries) == 6

@@ -14,8 +14,10 @@ import attrs
 import pytest
 
 from core import Plugin, WebhookApp, WebhookRequest
+from core import segments as segments_module
+from core.logbatches import BATCH_SCHEMA, BatchedLog
 from core.records import DeliveryRecord
-from core.segments import SEGMENT_SECONDS, STALE_SECONDS, BodySegments
+from core.segments import SEGMENT_SECONDS, STALE_SECONDS, SYNC_SECONDS, BodySegments
 from core.sqlite import SQLiteStorage
 from tests.servers import running_server
 
@@ -233,6 +235,99 @@ def test_segment_rotates_when_full(tmp_path: Path) -> None:
     [(second, _)] = segments.append([b"y" * 20])
     segments.close()
     assert first != second
+
+
+@pytest.fixture
+def syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the file descriptors that segments sync instead of syncing them."""
+    synced: list[int] = []
+    monkeypatch.setattr(segments_module, "_sync", synced.append)
+    return synced
+
+
+def test_append_leaves_the_sync_for_later(tmp_path: Path, syncs: list[int]) -> None:
+    segments = BodySegments(tmp_path)
+    segments.append([b"abc"])
+    assert syncs == []
+    assert segments.unsynced
+
+
+def test_sync_is_due_after_its_interval(tmp_path: Path, syncs: list[int]) -> None:
+    now = [1_000_000.0]
+    segments = BodySegments(tmp_path, clock=lambda: now[0])
+    segments.append([b"abc"])
+    now[0] += SYNC_SECONDS - 0.01
+    early = segments.sync_due()
+    now[0] += 0.01
+    assert not early
+    assert segments.sync_due()
+
+
+def test_sync_flushes_once_until_more_is_appended(tmp_path: Path, syncs: list[int]) -> None:
+    segments = BodySegments(tmp_path)
+    segments.append([b"abc"])
+    segments.sync()
+    segments.sync()
+    assert len(syncs) == 1
+    assert not segments.unsynced
+
+
+def test_close_syncs_what_was_appended(tmp_path: Path, syncs: list[int]) -> None:
+    segments = BodySegments(tmp_path)
+    segments.append([b"abc"])
+    segments.close()
+    assert len(syncs) == 1
+
+
+def test_log_syncs_bodies_before_commit_when_due(tmp_path: Path, syncs: list[int]) -> None:
+    now = [1_000_000.0]
+    log = BatchedLog(BodySegments(tmp_path / "bodies", clock=lambda: now[0]))
+    with sqlite3.connect(tmp_path / "log.sqlite3", isolation_level=None) as db:
+        db.executescript(BATCH_SCHEMA)
+        log.write(db, [make_record("r1", 1000.0)])
+        within_interval = len(syncs)
+        now[0] += SYNC_SECONDS
+        log.write(db, [make_record("r2", 1001.0)])
+        (count,) = db.execute("SELECT COUNT(*) FROM delivery_batches").fetchone()
+    assert within_interval == 0
+    assert len(syncs) == 1
+    assert count == 2
+
+
+async def test_body_failing_its_checksum_reads_as_missing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_write([make_record("r1", 1000.0)])
+    [segment] = segment_files(tmp_path)
+    data = bytearray(segment.read_bytes())
+    data[5] ^= 0xFF
+    segment.write_bytes(bytes(data))
+    record = await storage.delivery_get("r1")
+    await storage.close()
+    assert record is not None
+    assert record.body == b""
+    assert record.body_truncated
+    assert "does not match its checksum" in caplog.text
+
+
+async def test_record_without_checksum_reads_its_body(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_write([make_record("r1", 1000.0)])
+    await storage.close()
+    # Drop the checksum field, as in batches written before checksums.
+    with sqlite3.connect(tmp_path / "plughook-deliveries.sqlite3") as db:
+        [(records,)] = db.execute("SELECT records FROM delivery_batches").fetchall()
+        shortened = [record[:-1] for record in json.loads(records)]
+        db.execute("UPDATE delivery_batches SET records=?", (json.dumps(shortened).encode(),))
+    reopened = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await reopened.open()
+    record = await reopened.delivery_get("r1")
+    await reopened.close()
+    assert record is not None
+    assert record.body == BODY
 
 
 def test_segment_offsets_follow_each_other(tmp_path: Path) -> None:
