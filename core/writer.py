@@ -91,8 +91,8 @@ class BatchWriter:
         self._sync_pending = False
         try:
             await self._storage.deliveries_sync()
-        except Exception:
-            logger.exception("syncing the delivery log to disk failed")
+        except Exception as exc:
+            logger.error("syncing the delivery log to disk failed: %s: %s", type(exc).__name__, exc)
 
     async def _drop_unstorable(self) -> bool:
         """Write queued delivery records one by one and drop those the storage rejects.

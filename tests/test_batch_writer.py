@@ -134,3 +134,27 @@ async def test_records_arriving_keep_the_sync_waiting(monkeypatch: pytest.Monkey
     assert syncs_while_busy == 0
     assert storage.syncs == 1
     assert len(storage.deliveries) == 6
+
+
+class FailingSyncStorage(MemoryStorage):
+    async def deliveries_sync(self) -> None:
+        msg = "device gone"
+        raise OSError(msg)
+
+
+async def test_failed_sync_is_logged_and_writing_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(writer, "SYNC_AFTER_IDLE", 0.05)
+    storage = FailingSyncStorage()
+    batch_writer = BatchWriter(storage)
+    async with anyio.create_task_group() as group:
+        group.start_soon(batch_writer.run)
+        batch_writer.add_delivery(record("r1"))
+        await anyio.sleep(0.2)
+        batch_writer.add_delivery(record("r2"))
+        await anyio.sleep(0.2)
+        group.cancel_scope.cancel()
+    assert sorted(storage.deliveries) == ["r1", "r2"]
+    assert "syncing the delivery log to disk failed: OSError: device gone" in caplog.text
+    assert "Traceback" not in caplog.text
