@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -138,6 +139,7 @@ async def test_deliveries_replay_without_plugin_module_is_error(tmp_path: Path) 
 
 async def test_deliveries_show_unknown_id_is_error(tmp_path: Path) -> None:
     config = write_config(tmp_path)
+    await record_echo_delivery(tmp_path)
     result = await plughook("deliveries", "show", "nope", "--config", str(config), *PLUGIN_ARGS)
     assert result.returncode == 2
     assert result.stderr.startswith(ERROR_PREFIX + "no delivery record 'nope'")
@@ -179,6 +181,7 @@ async def test_outbox_list_retry_and_purge(tmp_path: Path) -> None:
 
 async def test_outbox_retry_unknown_id_is_error(tmp_path: Path) -> None:
     config = write_config(tmp_path)
+    await add_messages(tmp_path)
     result = await plughook("outbox", "retry", "missing", "--config", str(config), *PLUGIN_ARGS)
     assert result.returncode == 2
     assert "no dead message 'missing'" in result.stderr
@@ -254,8 +257,43 @@ async def test_serve_rejects_unknown_plugin_table(tmp_path: Path) -> None:
 
 async def test_listing_works_without_plugin_secrets(tmp_path: Path) -> None:
     config = write_config(tmp_path, '[plugins.cli-test]\nTOKEN = "${PLUGHOOK_UNSET_FOR_TEST}"\n')
+    await add_messages(tmp_path)
     listing = await plughook("outbox", "list", "--config", str(config), *PLUGIN_ARGS)
     check = await plughook("check-config", "--config", str(config), *PLUGIN_ARGS)
     assert listing.returncode == 0, listing.stderr
     assert check.returncode == 1
     assert "environment variable PLUGHOOK_UNSET_FOR_TEST is not set" in check.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("deliveries", "list"),
+        ("deliveries", "show", "r1"),
+        ("deliveries", "replay", "r1"),
+        ("outbox", "list"),
+        ("outbox", "retry", "m1"),
+        ("outbox", "purge", "--dead"),
+    ],
+)
+async def test_command_on_missing_data_names_the_folder(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    config = write_config(tmp_path)
+    result = await plughook(*command, "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{ERROR_PREFIX}no plughook data in {tmp_path / 'data'}")
+    assert not (tmp_path / "data").exists()
+
+
+async def test_missing_relative_data_dir_names_the_working_directory(tmp_path: Path) -> None:
+    completed = await anyio.run_process(
+        [sys.executable, "-m", "adapters", "deliveries", "list", "--no-entry-points"],
+        cwd=tmp_path,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    stderr = completed.stderr.decode()
+    assert completed.returncode == 2
+    assert f"read from the working directory {tmp_path}" in stderr
+    assert os.listdir(tmp_path) == []

@@ -9,13 +9,16 @@ returning the exit status. ``adapters.cli.COMMANDS`` lists the modules.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import attrs
 
 from core import WebhookApp
 from core.errors import ConfigError
+from core.sqlite import SQLiteStorage
 
 from ..loading import (
+    CommandError,
     ConfigFile,
     build_app,
     configure_logging,
@@ -26,7 +29,7 @@ from ..loading import (
     structure_settings,
 )
 
-__all__ = ["Loaded", "common_parser", "load_app"]
+__all__ = ["Loaded", "common_parser", "load_app", "require_stored_data"]
 
 
 def common_parser() -> argparse.ArgumentParser:
@@ -111,3 +114,23 @@ def load_app(
         if problems:
             raise problems_error(config, problems)
     return Loaded(config, app)
+
+
+def require_stored_data(loaded: Loaded) -> None:
+    """Stop a command that works on stored records when the SQLite data folder has none.
+
+    Opening the storage would create an empty database in the wrong place, and
+    the command would then report that nothing was recorded. That usually
+    means a different working directory or config from the server's.
+    """
+    storage = loaded.app.storage
+    if not isinstance(storage, SQLiteStorage) or storage.path.exists():
+        return
+    folder = storage.path.parent
+    setting = loaded.app.settings.data_dir
+    source = "the default" if loaded.config.path is None else f"set in {loaded.config.path}"
+    msg = f"no plughook data in {folder.absolute()}: data_dir is {str(setting)!r} ({source})"
+    if not Path(setting).is_absolute():
+        msg += f", read from the working directory {Path.cwd()}"
+    msg += "; run the command where `plughook serve` runs, with its --config"
+    raise CommandError(msg)

@@ -14,7 +14,7 @@ from core import WebhookApp
 from core.records import DeliveryRecord
 
 from ..loading import CommandError
-from . import common_parser, load_app
+from . import common_parser, load_app, require_stored_data
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -80,7 +80,9 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print one line per delivery, newest first."""
-    app = load_app(args, check_plugins=False, quiet=True).app
+    loaded = load_app(args, check_plugins=False, quiet=True)
+    require_stored_data(loaded)
+    app = loaded.app
     status_class = STATUS_CLASSES[args.status] if args.status else None
     records, known = anyio.run(_list, app, args.plugin_name, status_class, args.limit)
     if not records:
@@ -147,7 +149,9 @@ def summary_line(record: DeliveryRecord) -> str:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print every field, the redacted headers and the recorded body."""
-    app = load_app(args, check_plugins=False, quiet=True).app
+    loaded = load_app(args, check_plugins=False, quiet=True)
+    require_stored_data(loaded)
+    app = loaded.app
     record = anyio.run(_get, app, args.record_id)
     if record is None:
         msg = f"no delivery record {args.record_id!r}; see `plughook deliveries list`"
@@ -188,7 +192,9 @@ def format_body(body: bytes) -> str:
 
 def run_replay(args: argparse.Namespace) -> int:
     """Replay the delivery and print the new response."""
-    app = load_app(args, quiet=True).app
+    loaded = load_app(args, quiet=True)
+    require_stored_data(loaded)
+    app = loaded.app
     status, body = anyio.run(_replay, app, args.record_id)
     print(f"replayed {args.record_id}: status {status}")
     if body:

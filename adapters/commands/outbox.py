@@ -13,7 +13,7 @@ from core import WebhookApp
 from core.records import OutboxMessage
 
 from ..loading import CommandError
-from . import load_app
+from . import load_app, require_stored_data
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -111,7 +111,9 @@ def message_line(message: OutboxMessage) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print one line per message."""
-    app = load_app(args, check_plugins=False, quiet=True).app
+    loaded = load_app(args, check_plugins=False, quiet=True)
+    require_stored_data(loaded)
+    app = loaded.app
     messages = anyio.run(_list, app, args.state, args.limit)
     if not messages:
         print("the outbox is empty" if args.state is None else f"no {args.state} messages")
@@ -134,7 +136,9 @@ async def _list(app: WebhookApp, state: str | None, limit: int) -> list[OutboxMe
 
 def run_retry(args: argparse.Namespace) -> int:
     """Move one dead message, or all, back to pending."""
-    app = load_app(args, check_plugins=False, quiet=True).app
+    loaded = load_app(args, check_plugins=False, quiet=True)
+    require_stored_data(loaded)
+    app = loaded.app
     count = anyio.run(_retry, app, None if args.all_dead else args.message_id)
     if count == 0 and not args.all_dead:
         msg = f"no dead message {args.message_id!r}; see `plughook outbox list --state dead`"
@@ -151,7 +155,9 @@ async def _retry(app: WebhookApp, message_id: str | None) -> int:
 
 def run_purge(args: argparse.Namespace) -> int:
     """Delete dead messages older than ``--older-than``."""
-    app = load_app(args, check_plugins=False, quiet=True).app
+    loaded = load_app(args, check_plugins=False, quiet=True)
+    require_stored_data(loaded)
+    app = loaded.app
     count = anyio.run(_purge, app, time.time() - args.older_than)
     print(f"{count} dead message{'' if count == 1 else 's'} deleted")
     return 0
