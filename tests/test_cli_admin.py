@@ -39,7 +39,7 @@ async def plughook(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def record_echo_delivery(folder: Path) -> str:
+async def record_echo_delivery(folder: Path, body: bytes = b"first run") -> str:
     """Send one request to the CLI test plugin in-process; return its delivery-record id."""
     from core import WebhookRequest
     from tests.cli_plugin import plugin
@@ -50,7 +50,7 @@ async def record_echo_delivery(folder: Path) -> str:
             "POST",
             "cli-test",
             "/echo",
-            body=b"first run",
+            body=body,
             headers={"Authorization": "Bearer hidden-token", "X-GitHub-Delivery": "gh-1"},
         )
         await app.handle(request)
@@ -114,6 +114,39 @@ async def test_deliveries_show_redacts_token(tmp_path: Path) -> None:
     assert "Authorization: [redacted]" in result.stdout
     assert "hidden-token" not in result.stdout
     assert "first run" in result.stdout
+
+
+LONG_BODY = b'{"lines": [' + b", ".join(b'"line %d"' % n for n in range(1000)) + b"]}"
+
+
+async def test_deliveries_show_cuts_a_long_body(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path, LONG_BODY)
+    result = await plughook("deliveries", "show", record_id, "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert "more characters; --full prints all)" in result.stdout
+    assert '"line 999"' not in result.stdout
+
+
+async def test_deliveries_show_full_prints_whole_body(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path, LONG_BODY)
+    result = await plughook(
+        "deliveries", "show", record_id, "--full", "--config", str(config), *PLUGIN_ARGS
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"line 999"' in result.stdout
+    assert "more characters" not in result.stdout
+
+
+async def test_deliveries_show_body_writes_exact_bytes(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path, LONG_BODY)
+    result = await plughook(
+        "deliveries", "show", record_id, "--body", "--config", str(config), *PLUGIN_ARGS
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.encode() == LONG_BODY
 
 
 async def test_deliveries_replay_records_new_attempt(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,17 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 
     show = actions.add_parser("show", parents=[common], help="show one delivery in full")
     show.add_argument("record_id", metavar="ID", help="record id from `deliveries list`")
+    output = show.add_mutually_exclusive_group()
+    output.add_argument(
+        "--full",
+        action="store_true",
+        help=f"print the whole body (by default it is cut after {SHOWN_BODY_LIMIT} characters)",
+    )
+    output.add_argument(
+        "--body",
+        action="store_true",
+        help="write only the recorded body, byte for byte, to standard output",
+    )
     show.set_defaults(run=run_show)
 
     replay = actions.add_parser(
@@ -156,6 +168,15 @@ def run_show(args: argparse.Namespace) -> int:
     if record is None:
         msg = f"no delivery record {args.record_id!r}; see `plughook deliveries list`"
         raise CommandError(msg)
+    if args.body:
+        if record.body_truncated:
+            print(
+                f"plughook: warning: the recorded body of {record.id} is cut or missing",
+                file=sys.stderr,
+            )
+        sys.stdout.buffer.write(record.body)
+        sys.stdout.flush()
+        return 0
     print(summary_line(record))
     if record.query:
         print(f"query: {record.query}")
@@ -165,7 +186,8 @@ def run_show(args: argparse.Namespace) -> int:
     for name, value in record.headers:
         print(f"  {name}: {value}")
     print(f"body ({len(record.body)} bytes{', cut' if record.body_truncated else ''}):")
-    print(format_body(record.body))
+    limit = None if args.full else SHOWN_BODY_LIMIT
+    print(format_body(record.body, limit, hint="; --full prints all"))
     return 0
 
 
@@ -177,16 +199,20 @@ async def _get(app: WebhookApp, record_id: str) -> DeliveryRecord | None:
         await app.storage.close()
 
 
-def format_body(body: bytes) -> str:
-    """Return the body as indented JSON, as text, or as a note for binary data."""
+def format_body(body: bytes, limit: int | None = SHOWN_BODY_LIMIT, hint: str = "") -> str:
+    """Return the body as indented JSON, as text, or as a note for binary data.
+
+    Text longer than ``limit`` characters is cut, with a note of how much was
+    left out and ``hint``.
+    """
     try:
         text = body.decode()
     except UnicodeDecodeError:
         return f"  (binary, {len(body)} bytes)"
     with contextlib.suppress(ValueError):
         text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
-    if len(text) > SHOWN_BODY_LIMIT:
-        text = text[:SHOWN_BODY_LIMIT] + f"\n… ({len(text) - SHOWN_BODY_LIMIT} more characters)"
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + f"\n… ({len(text) - limit} more characters{hint})"
     return "\n".join(f"  {line}" for line in text.splitlines())
 
 
