@@ -465,10 +465,17 @@ class WebhookApp:
             )
             raise LookupError(msg)
         if record.body_truncated:
-            msg = (
-                f"delivery record {record_id!r} holds only the first {len(record.body)} bytes "
-                "of its body (deliveries.max_body_bytes), so it cannot be replayed"
-            )
+            if record.body:
+                msg = (
+                    f"delivery record {record_id!r} holds only the first {len(record.body)} "
+                    "bytes of its body (deliveries.max_body_bytes), so it cannot be replayed"
+                )
+            else:
+                msg = (
+                    f"delivery record {record_id!r} holds none of its body (a streamed upload, "
+                    "deliveries.record_bodies, or a body lost from its segment file), so it "
+                    "cannot be replayed"
+                )
             raise ValueError(msg)
         request = WebhookRequest(
             record.method,
