@@ -11,8 +11,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from adapters.commands.deliveries import format_table
 from core import WebhookApp
-from core.records import OutboxMessage
+from core.records import DeliveryRecord, OutboxMessage
 from core.sqlite import SQLiteStorage
 from tests.standins.onebot import OneBotStandIn
 
@@ -330,3 +331,31 @@ async def test_missing_relative_data_dir_names_the_working_directory(tmp_path: P
     assert completed.returncode == 2
     assert f"read from the working directory {tmp_path}" in stderr
     assert os.listdir(tmp_path) == []
+
+
+def listed(record_id: str, path: str, delivery_id: str) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=record_id,
+        delivery_id=delivery_id,
+        received_at=1_700_000_000.0,
+        plugin="p",
+        path=path,
+        method="POST",
+        headers=[],
+        query="",
+        body=b"",
+        body_truncated=False,
+        status=200,
+        duration_ms=12.25,
+    )
+
+
+def test_delivery_table_columns_line_up() -> None:
+    header, short, long = format_table(
+        [listed("ab-r1", "/a", "d-1"), listed("abcdef123456-r20000", "/a/longer/path", "")]
+    )
+    assert short.index("p/a") == header.index("ENDPOINT")
+    assert long.index("p/a/longer/path") == header.index("ENDPOINT")
+    assert short.index("d-1") == header.index("DELIVERY ID")
+    assert long.rstrip().endswith("  -")
+    assert short.index("12.2 ms") + len("12.2 ms") == header.index("TIME") + len("TIME")

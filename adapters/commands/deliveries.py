@@ -100,9 +100,8 @@ def run_list(args: argparse.Namespace) -> int:
     if not records:
         print(_nothing_found(args.plugin_name, args.status, known))
         return 0
-    print(LIST_HEADER)
-    for record in records:
-        print(summary_line(record))
+    for line in format_table(records):
+        print(line)
     return 0
 
 
@@ -142,21 +141,37 @@ def _nothing_found(plugin: str | None, status: str | None, known: list[str]) -> 
     return line
 
 
-LIST_HEADER = (
-    f"{'RECORD ID':<18} {'RECEIVED':<19} {'STATUS':<6} {'METHOD':<7} {'TIME':>9}  "
-    "ENDPOINT  DELIVERY ID"
-)
+_COLUMNS = ("RECORD ID", "RECEIVED", "STATUS", "METHOD", "TIME", "ENDPOINT", "DELIVERY ID")
 
 
-def summary_line(record: DeliveryRecord) -> str:
-    """Format a record in the columns of ``LIST_HEADER``; a replay names its original."""
+def _cells(record: DeliveryRecord) -> list[str]:
+    """Return the values of ``_COLUMNS`` for ``record``; a replay names its original."""
     received = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.received_at))
     replay = f"  (replay of {record.replay_of})" if record.replay_of else ""
-    duration = f"{record.duration_ms:.1f} ms"
-    return (
-        f"{record.id:<18} {received:<19} {record.status:<6} {record.method:<7} {duration:>9}  "
-        f"{record.plugin}{record.path}  {record.delivery_id or '-'}{replay}"
-    )
+    return [
+        record.id,
+        received,
+        str(record.status),
+        record.method,
+        f"{record.duration_ms:.1f} ms",
+        f"{record.plugin}{record.path}",
+        f"{record.delivery_id or '-'}{replay}",
+    ]
+
+
+def format_table(records: list[DeliveryRecord]) -> list[str]:
+    """Return the header and one line per record, each column as wide as its widest cell."""
+    rows = [list(_COLUMNS), *(_cells(record) for record in records)]
+    widths = [max(len(row[index]) for row in rows) for index in range(len(_COLUMNS) - 1)]
+    lines = []
+    for row in rows:
+        cells = [
+            # The duration column is aligned to the right, the others to the left.
+            cell.rjust(width) if index == 4 else cell.ljust(width)
+            for index, (cell, width) in enumerate(zip(row, widths, strict=False))
+        ]
+        lines.append("  ".join([*cells, row[-1]]))
+    return lines
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -177,7 +192,8 @@ def run_show(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(record.body)
         sys.stdout.flush()
         return 0
-    print(summary_line(record))
+    for line in format_table([record]):
+        print(line)
     if record.query:
         print(f"query: {record.query}")
     if record.error_id:
