@@ -14,20 +14,8 @@ refers to it and it has not been modified for ``STALE_SECONDS``. A writer
 never appends to a segment older than ``SEGMENT_SECONDS``, so a segment
 deleted that late can have no writer left.
 
-Where the platform and the file system allow it, segments are opened with
-``O_DIRECT``: each ``append`` copies its bodies into a reused, page-aligned
-buffer and writes it in whole ``DIRECT_BLOCK`` blocks, the last one padded
-with zeros, so the next append starts on a block boundary. Writing through
-the page cache made the kernel allocate new cache pages for every body, and
-on the benchmark VM that cost between 25 and 270 µs of system time per
-100 KiB depending on the state of the machine's memory; the direct write
-cost about 38 µs either way, and leaves no dirty pages to write back. Where
-``O_DIRECT`` is refused (tmpfs, for one), segments are written through the
-page cache.
-
-Durability: when ``append`` returns, the bodies are with the operating
-system, so they survive a crash of the process. ``fdatasync``, which also
-flushes the device's cache and the file's size, runs only through ``sync``,
+Durability: ``append`` writes to the page cache, so a body survives a crash
+of the process at once. ``fdatasync`` reaches the disk only through ``sync``,
 which the log calls before it commits a batch whenever ``SYNC_SECONDS`` have
 passed since the last sync, and after a second without writes. One
 ``fdatasync`` per batch cost about 5 µs of system time per request under load
@@ -40,8 +28,6 @@ lost or torn that way reads as missing instead of as wrong bytes.
 
 from __future__ import annotations
 
-import errno
-import mmap
 import os
 import secrets
 import time
@@ -59,10 +45,6 @@ STALE_SECONDS = 2 * SEGMENT_SECONDS
 # Appended bodies reach the disk at least this often while the log is written.
 SYNC_SECONDS = 1.0
 SUFFIX = ".seg"
-# O_DIRECT writes: block size and offset alignment, and the buffer's size.
-_O_DIRECT = getattr(os, "O_DIRECT", 0)
-DIRECT_BLOCK = 4096
-DIRECT_BUFFER_BYTES = 1024 * 1024
 # fdatasync skips the metadata flush that fsync adds; not every platform has it.
 _sync = getattr(os, "fdatasync", os.fsync)
 
@@ -85,8 +67,6 @@ class BodySegments:
         self._opened_at = 0.0
         self._unsynced = False
         self._synced_at = clock()
-        self._direct = bool(_O_DIRECT)
-        self._buffer: mmap.mmap | None = None
 
     @property
     def unsynced(self) -> bool:
@@ -129,16 +109,7 @@ class BodySegments:
             return [("", 0)] * len(offsets)
         self._rotate_if_due(total)
         name, base = self._name, self._size
-        try:
-            self._write(chunks)
-        except OSError as exc:
-            if not (self._direct and exc.errno == errno.EINVAL):
-                raise
-            # The file system takes no writes around the page cache after all.
-            self._direct = False
-            self._rotate_if_due(total)
-            name, base = self._name, self._size
-            self._write(chunks)
+        self._write(b"".join(chunks))
         return [("", 0) if offset is None else (name, base + offset) for offset in offsets]
 
     def read(self, name: str, offset: int, length: int, crc: int | None = None) -> bytes | None:
@@ -203,74 +174,26 @@ class BodySegments:
         now = self._clock()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
         name = f"{stamp}-{secrets.token_hex(6)}{SUFFIX}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        path = self.folder / name
-        if self._direct:
-            try:
-                self._fd = os.open(path, flags | _O_DIRECT, 0o600)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                # tmpfs, for one, refuses O_DIRECT.
-                self._direct = False
-                path.unlink(missing_ok=True)
-        if not self._direct:
-            self._fd = os.open(path, flags, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        self._fd = os.open(self.folder / name, flags, 0o600)
         self._name = name
         self._size = 0
         self._opened_at = now
 
-    def _write(self, chunks: list[bytes]) -> None:
+    def _write(self, data: bytes) -> None:
         assert self._fd is not None
         self._unsynced = True
+        view = memoryview(data)
         try:
-            if self._direct:
-                self._write_direct(chunks)
-            else:
-                self._write_at_end(b"".join(chunks))
+            while view:
+                written = os.write(self._fd, view)
+                self._size += written
+                view = view[written:]
         except OSError:
             # The offsets of a partly written segment are no longer known for
             # sure, so the next append starts a new segment.
             self.close()
             raise
-
-    def _write_direct(self, chunks: list[bytes]) -> None:
-        """Copy ``chunks`` through the aligned buffer, padding the last block with zeros."""
-        if self._buffer is None:
-            self._buffer = mmap.mmap(-1, DIRECT_BUFFER_BYTES)
-        buffer = self._buffer
-        filled = 0
-        for chunk in chunks:
-            start = 0
-            while start < len(chunk):
-                part = chunk[start : start + len(buffer) - filled]
-                buffer[filled : filled + len(part)] = part
-                filled += len(part)
-                start += len(part)
-                if filled == len(buffer):
-                    self._write_buffer(filled)
-                    filled = 0
-        if filled:
-            padded = -(-filled // DIRECT_BLOCK) * DIRECT_BLOCK
-            buffer[filled:padded] = bytes(padded - filled)
-            self._write_buffer(padded)
-
-    def _write_buffer(self, length: int) -> None:
-        assert self._fd is not None
-        assert self._buffer is not None
-        with memoryview(self._buffer) as whole, whole[:length] as view:
-            written = os.pwrite(self._fd, view, self._size)
-        if written != length:
-            raise OSError(errno.EIO, f"wrote {written} of {length} bytes to a segment")
-        self._size += length
-
-    def _write_at_end(self, data: bytes) -> None:
-        assert self._fd is not None
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(self._fd, view, self._size)
-            self._size += written
-            view = view[written:]
 
 
 def _valid_name(name: str) -> bool:

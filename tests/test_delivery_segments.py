@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import sqlite3
@@ -331,31 +330,6 @@ async def test_record_without_checksum_reads_its_body(tmp_path: Path) -> None:
     assert record.body == BODY
 
 
-@pytest.fixture
-def buffered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Write segments through the page cache, as where O_DIRECT is not available."""
-    monkeypatch.setattr(segments_module, "_O_DIRECT", 0)
-
-
-@pytest.fixture
-def direct(tmp_path: Path) -> None:
-    """Require O_DIRECT in the test folder; CI must run the tests that use it."""
-    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_DIRECT", 0)
-    try:
-        fd = os.open(tmp_path / "probe", flags, 0o600)
-    except OSError:
-        fd = -1
-    else:
-        os.close(fd)
-    (tmp_path / "probe").unlink(missing_ok=True)
-    if fd < 0 or not getattr(os, "O_DIRECT", 0):
-        reason = f"the file system of {tmp_path} refuses O_DIRECT"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
-@pytest.mark.usefixtures("buffered")
 def test_segment_offsets_follow_each_other(tmp_path: Path) -> None:
     segments = BodySegments(tmp_path)
     places = segments.append([b"abc", b"", b"defg"])
@@ -377,72 +351,7 @@ def test_segment_read_of_short_file_is_none(tmp_path: Path) -> None:
     segments = BodySegments(tmp_path)
     [(name, offset)] = segments.append([b"abc"])
     segments.close()
-    assert segments.read(name, offset, 10_000) is None
-
-
-@pytest.mark.usefixtures("direct")
-def test_direct_segment_starts_each_append_on_a_block(tmp_path: Path) -> None:
-    segments = BodySegments(tmp_path / "bodies")
-    places = segments.append([b"abc", b"defg"])
-    [(name, offset)] = segments.append([b"hi"])
-    segments.close()
-    assert [offset for _, offset in places] == [0, 3]
-    assert offset == segments_module.DIRECT_BLOCK
-    assert segments.read(name, 3, 4) == b"defg"
-    assert segments.read(name, offset, 2) == b"hi"
-    assert (tmp_path / "bodies" / name).stat().st_size == 2 * segments_module.DIRECT_BLOCK
-
-
-@pytest.mark.usefixtures("direct")
-def test_direct_segment_carries_bodies_larger_than_its_buffer(tmp_path: Path) -> None:
-    big = os.urandom(segments_module.DIRECT_BUFFER_BYTES + 5000)
-    segments = BodySegments(tmp_path)
-    [(_, _), (name, offset)] = segments.append([b"x" * 100, big])
-    segments.close()
-    assert offset == 100
-    assert segments.read(name, offset, len(big)) == big
-
-
-def test_segments_fall_back_when_open_refuses_direct(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real_open = os.open
-
-    def refuse_direct(path: Any, flags: int, mode: int = 0o777) -> int:
-        if flags & segments_module._O_DIRECT:
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return real_open(path, flags, mode)
-
-    monkeypatch.setattr(segments_module, "_O_DIRECT", os.O_DIRECT)
-    monkeypatch.setattr(os, "open", refuse_direct)
-    segments = BodySegments(tmp_path)
-    segments.append([b"abc"])
-    [(name, offset)] = segments.append([b"de"])
-    segments.close()
-    assert offset == 3
-    assert segments.read(name, offset, 2) == b"de"
-
-
-@pytest.mark.usefixtures("direct")
-def test_segments_fall_back_when_a_direct_write_fails(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real_pwrite = os.pwrite
-    refused: list[int] = []
-
-    def refuse_first(fd: int, data: Any, offset: int) -> int:
-        if not refused:
-            refused.append(fd)
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return real_pwrite(fd, data, offset)
-
-    monkeypatch.setattr(os, "pwrite", refuse_first)
-    segments = BodySegments(tmp_path)
-    [(name, offset)] = segments.append([b"abc"])
-    more = segments.append([b"de"])
-    segments.close()
-    assert segments.read(name, offset, 3) == b"abc"
-    assert more[0] == (name, 3)
+    assert segments.read(name, offset, 10) is None
 
 
 async def test_log_of_rows_with_segments_converts(tmp_path: Path) -> None:
