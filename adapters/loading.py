@@ -193,6 +193,12 @@ def load_plugins(modules: Sequence[str], *, entry_points: bool) -> list[Plugin]:
 
 
 def _plugin_from_module(name: str) -> Plugin:
+    if not all(part.isidentifier() for part in name.split(".")):
+        msg = (
+            f"--plugin {name!r} is not a Python module name: --plugin takes the module that "
+            "defines a plugin, such as plugins.github_notifier (bundled plugins load without it)"
+        )
+        raise CommandError(msg)
     try:
         module = importlib.import_module(name)
     except Exception as exc:

@@ -187,8 +187,9 @@ class SQLiteStorage(Storage):
         self._main = _Database(self.path, SCHEMA)
         self._bodies = BodySegments(self.path.with_name(f"{self.path.stem}-deliveries-bodies"))
         self._batches = BatchedLog(self._bodies)
+        self.log_path = self.path.with_name(f"{self.path.stem}-deliveries.sqlite3")
         self._log = _Database(
-            self.path.with_name(f"{self.path.stem}-deliveries.sqlite3"),
+            self.log_path,
             BATCH_SCHEMA,
             self._convert_log,
         )

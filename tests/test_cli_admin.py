@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from adapters.commands.deliveries import format_table
+from adapters.commands.deliveries import format_body, format_table
 from core import WebhookApp
 from core.records import DeliveryRecord, OutboxMessage
 from core.sqlite import SQLiteStorage
@@ -300,24 +300,56 @@ async def test_listing_works_without_plugin_secrets(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "missing"),
     [
-        ("deliveries", "list"),
-        ("deliveries", "show", "r1"),
-        ("deliveries", "replay", "r1"),
-        ("outbox", "list"),
-        ("outbox", "retry", "m1"),
-        ("outbox", "purge", "--dead"),
+        (("deliveries", "list"), "delivery log"),
+        (("deliveries", "show", "r1"), "delivery log"),
+        (("deliveries", "replay", "r1"), "delivery log"),
+        (("outbox", "list"), "plughook data"),
+        (("outbox", "retry", "m1"), "plughook data"),
+        (("outbox", "purge", "--dead"), "plughook data"),
     ],
 )
 async def test_command_on_missing_data_names_the_folder(
-    tmp_path: Path, command: tuple[str, ...]
+    tmp_path: Path, command: tuple[str, ...], missing: str
 ) -> None:
     config = write_config(tmp_path)
     result = await plughook(*command, "--config", str(config), *PLUGIN_ARGS)
     assert result.returncode == 2
-    assert result.stderr.startswith(f"{ERROR_PREFIX}no plughook data in {tmp_path / 'data'}")
+    assert result.stderr.startswith(f"{ERROR_PREFIX}no {missing} in {tmp_path / 'data'}")
     assert not (tmp_path / "data").exists()
+
+
+async def test_deliveries_command_needs_the_log_not_only_the_store(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    await add_messages(tmp_path)
+    (tmp_path / "data" / "plughook-deliveries.sqlite3").unlink()
+    result = await plughook("deliveries", "list", "--config", str(config))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{ERROR_PREFIX}no delivery log in {tmp_path / 'data'}")
+
+
+@pytest.mark.parametrize("command", [("deliveries", "list"), ("outbox", "list")])
+@pytest.mark.parametrize("limit", ["0", "-1", "many"])
+async def test_list_limit_must_be_positive(
+    tmp_path: Path, command: tuple[str, ...], limit: str
+) -> None:
+    result = await plughook(*command, "--limit", limit)
+    assert result.returncode == 2
+    assert f"expected a whole number of 1 or more, not '{limit}'" in result.stderr
+
+
+async def test_plugin_name_given_as_module_gets_hint(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    await add_messages(tmp_path)
+    result = await plughook("outbox", "list", "--config", str(config), "--plugin", "cli-test")
+    assert result.returncode == 2
+    assert "--plugin 'cli-test' is not a Python module name" in result.stderr
+
+
+def test_cut_body_ending_inside_a_character_shows_as_text() -> None:
+    body = "长文本".encode()[:-1]
+    assert format_body(body) == "  长文"
 
 
 async def test_missing_relative_data_dir_names_the_working_directory(tmp_path: Path) -> None:

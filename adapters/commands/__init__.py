@@ -29,7 +29,19 @@ from ..loading import (
     structure_settings,
 )
 
-__all__ = ["Loaded", "common_parser", "load_app", "require_stored_data"]
+__all__ = ["Loaded", "common_parser", "load_app", "positive_count", "require_stored_data"]
+
+
+def positive_count(text: str) -> int:
+    """Parse a ``--limit`` value: a whole number of 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a whole number of 1 or more, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def common_parser() -> argparse.ArgumentParser:
@@ -116,20 +128,25 @@ def load_app(
     return Loaded(config, app)
 
 
-def require_stored_data(loaded: Loaded) -> None:
-    """Stop a command that works on stored records when the SQLite data folder has none.
+def require_stored_data(loaded: Loaded, kind: str) -> None:
+    """Stop a command on the delivery log or the outbox when the SQLite data folder lacks it.
 
-    Opening the storage would create an empty database in the wrong place, and
-    the command would then report that nothing was recorded. That usually
-    means a different working directory or config from the server's.
+    ``kind`` is ``"deliveries"`` or ``"outbox"``. Opening the storage would
+    create an empty database in the wrong place, and the command would then
+    report that nothing was recorded. That usually means a different working
+    directory or config from the server's.
     """
     storage = loaded.app.storage
-    if not isinstance(storage, SQLiteStorage) or storage.path.exists():
+    if not isinstance(storage, SQLiteStorage):
+        return
+    database = storage.log_path if kind == "deliveries" else storage.path
+    if database.exists():
         return
     folder = storage.path.parent
     setting = loaded.app.settings.data_dir
     source = "the default" if loaded.config.path is None else f"set in {loaded.config.path}"
-    msg = f"no plughook data in {folder.absolute()}: data_dir is {str(setting)!r} ({source})"
+    missing = "delivery log" if kind == "deliveries" else "plughook data"
+    msg = f"no {missing} in {folder.absolute()}: data_dir is {str(setting)!r} ({source})"
     if not Path(setting).is_absolute():
         msg += f", read from the working directory {Path.cwd()}"
     msg += "; run the command where `plughook serve` runs, with its --config"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import json
 import sys
@@ -15,7 +16,7 @@ from core import WebhookApp
 from core.records import DeliveryRecord
 
 from ..loading import CommandError
-from . import common_parser, load_app, require_stored_data
+from . import common_parser, load_app, positive_count, require_stored_data
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -32,8 +33,8 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "deliveries",
         help="list, show and replay recorded webhook deliveries",
-        description="Read the delivery log: every request plughook handled, with "
-        "credentials and signatures redacted.",
+        description="Read the delivery log: every request to a webhook endpoint, with "
+        "credentials and signatures redacted (404s and 405s are not recorded).",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -45,6 +46,8 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         parents=[common_parser()],
         conflict_handler="resolve",
         help="list recent deliveries",
+        description="List recorded deliveries, newest first, one line each. Times are "
+        "local; the RECEIVED heading names the UTC offset.",
     )
     listing.add_argument(
         "--plugin", dest="plugin_name", metavar="NAME", help="only deliveries to this plugin"
@@ -57,19 +60,29 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     )
     listing.add_argument(
         "--limit",
-        type=int,
+        type=positive_count,
         default=20,
+        metavar="N",
         help="number of deliveries to show, newest first (default 20)",
     )
     listing.set_defaults(run=run_list)
 
-    show = actions.add_parser("show", parents=[common], help="show one delivery in full")
+    show = actions.add_parser(
+        "show",
+        parents=[common],
+        help="show one delivery: its fields, headers and body",
+        description="Show one recorded delivery: its summary, redacted headers and body. "
+        "A JSON body is pretty-printed, and the printed text stops after "
+        f"{SHOWN_BODY_LIMIT} characters unless --full is given. The response body is not "
+        "recorded, only its status.",
+    )
     show.add_argument("record_id", metavar="ID", help="record id from `deliveries list`")
     output = show.add_mutually_exclusive_group()
     output.add_argument(
         "--full",
         action="store_true",
-        help=f"print the whole body (by default it is cut after {SHOWN_BODY_LIMIT} characters)",
+        help=f"print the whole body (by default the printed text stops after {SHOWN_BODY_LIMIT} "
+        "characters)",
     )
     output.add_argument(
         "--body",
@@ -93,7 +106,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 def run_list(args: argparse.Namespace) -> int:
     """Print one line per delivery, newest first."""
     loaded = load_app(args, check_plugins=False, quiet=True)
-    require_stored_data(loaded)
+    require_stored_data(loaded, "deliveries")
     app = loaded.app
     status_class = STATUS_CLASSES[args.status] if args.status else None
     records, known = anyio.run(_list, app, args.plugin_name, status_class, args.limit)
@@ -144,6 +157,11 @@ def _nothing_found(plugin: str | None, status: str | None, known: list[str]) -> 
 _COLUMNS = ("RECORD ID", "RECEIVED", "STATUS", "METHOD", "TIME", "ENDPOINT", "DELIVERY ID")
 
 
+def _received_heading() -> str:
+    """Return the RECEIVED heading with the local UTC offset, such as ``RECEIVED (+0800)``."""
+    return f"RECEIVED ({time.strftime('%z')})"
+
+
 def _cells(record: DeliveryRecord) -> list[str]:
     """Return the values of ``_COLUMNS`` for ``record``; a replay names its original."""
     received = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.received_at))
@@ -161,7 +179,9 @@ def _cells(record: DeliveryRecord) -> list[str]:
 
 def format_table(records: list[DeliveryRecord]) -> list[str]:
     """Return the header and one line per record, each column as wide as its widest cell."""
-    rows = [list(_COLUMNS), *(_cells(record) for record in records)]
+    headings = list(_COLUMNS)
+    headings[1] = _received_heading()
+    rows = [headings, *(_cells(record) for record in records)]
     widths = [max(len(row[index]) for row in rows) for index in range(len(_COLUMNS) - 1)]
     lines = []
     for row in rows:
@@ -177,7 +197,7 @@ def format_table(records: list[DeliveryRecord]) -> list[str]:
 def run_show(args: argparse.Namespace) -> int:
     """Print every field, the redacted headers and the recorded body."""
     loaded = load_app(args, check_plugins=False, quiet=True)
-    require_stored_data(loaded)
+    require_stored_data(loaded, "deliveries")
     app = loaded.app
     record = anyio.run(_get, app, args.record_id)
     if record is None:
@@ -222,7 +242,8 @@ def format_body(body: bytes, limit: int | None = SHOWN_BODY_LIMIT, hint: str = "
     left out and ``hint``.
     """
     try:
-        text = body.decode()
+        # A body cut at max_body_bytes may end inside a character.
+        text = codecs.getincrementaldecoder("utf-8")().decode(body, final=False)
     except UnicodeDecodeError:
         return f"  (binary, {len(body)} bytes)"
     with contextlib.suppress(ValueError):
@@ -235,7 +256,7 @@ def format_body(body: bytes, limit: int | None = SHOWN_BODY_LIMIT, hint: str = "
 def run_replay(args: argparse.Namespace) -> int:
     """Replay the delivery and print the new response."""
     loaded = load_app(args, quiet=True)
-    require_stored_data(loaded)
+    require_stored_data(loaded, "deliveries")
     app = loaded.app
     status, body = anyio.run(_replay, app, args.record_id)
     print(f"replayed {args.record_id}: status {status}")

@@ -13,7 +13,7 @@ from core import WebhookApp
 from core.records import OutboxMessage
 
 from ..loading import CommandError
-from . import load_app, require_stored_data
+from . import load_app, positive_count, require_stored_data
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -43,9 +43,10 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     )
     listing.add_argument(
         "--limit",
-        type=int,
+        type=positive_count,
         default=50,
-        help="number of messages to show, oldest first (default 50)",
+        metavar="N",
+        help="number of messages to show, in queue order (default 50)",
     )
     listing.set_defaults(run=run_list)
 
@@ -58,7 +59,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         "After changing a [channels.*] table, restart `plughook serve` first.",
     )
     target = retry.add_mutually_exclusive_group(required=True)
-    target.add_argument("message_id", nargs="?", metavar="ID", help="message id from `list`")
+    target.add_argument("message_id", nargs="?", metavar="ID", help="message id from `outbox list`")
     target.add_argument("--all-dead", action="store_true", help="retry every dead message")
     retry.set_defaults(run=run_retry)
 
@@ -112,7 +113,7 @@ def message_line(message: OutboxMessage) -> str:
 def run_list(args: argparse.Namespace) -> int:
     """Print one line per message."""
     loaded = load_app(args, check_plugins=False, quiet=True)
-    require_stored_data(loaded)
+    require_stored_data(loaded, "outbox")
     app = loaded.app
     messages = anyio.run(_list, app, args.state, args.limit)
     if not messages:
@@ -137,7 +138,7 @@ async def _list(app: WebhookApp, state: str | None, limit: int) -> list[OutboxMe
 def run_retry(args: argparse.Namespace) -> int:
     """Move one dead message, or all, back to pending."""
     loaded = load_app(args, check_plugins=False, quiet=True)
-    require_stored_data(loaded)
+    require_stored_data(loaded, "outbox")
     app = loaded.app
     count = anyio.run(_retry, app, None if args.all_dead else args.message_id)
     if count == 0 and not args.all_dead:
@@ -156,7 +157,7 @@ async def _retry(app: WebhookApp, message_id: str | None) -> int:
 def run_purge(args: argparse.Namespace) -> int:
     """Delete dead messages older than ``--older-than``."""
     loaded = load_app(args, check_plugins=False, quiet=True)
-    require_stored_data(loaded)
+    require_stored_data(loaded, "outbox")
     app = loaded.app
     count = anyio.run(_purge, app, time.time() - args.older_than)
     print(f"{count} dead message{'' if count == 1 else 's'} deleted")
