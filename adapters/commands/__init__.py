@@ -9,6 +9,8 @@ returning the exit status. ``adapters.cli.COMMANDS`` lists the modules.
 from __future__ import annotations
 
 import argparse
+import time
+from collections.abc import Collection
 from pathlib import Path
 
 import attrs
@@ -29,7 +31,15 @@ from ..loading import (
     structure_settings,
 )
 
-__all__ = ["Loaded", "common_parser", "load_app", "positive_count", "require_stored_data"]
+__all__ = [
+    "Loaded",
+    "align_columns",
+    "common_parser",
+    "load_app",
+    "local_time_heading",
+    "positive_count",
+    "require_stored_data",
+]
 
 
 def positive_count(text: str) -> int:
@@ -42,6 +52,27 @@ def positive_count(text: str) -> int:
         msg = f"expected a whole number of 1 or more, not {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
+
+
+def align_columns(rows: list[list[str]], right: Collection[int] = ()) -> list[str]:
+    """Join each row's cells with two spaces, every column but the last as wide as its widest cell.
+
+    Columns whose index is in ``right`` are aligned to the right.
+    """
+    widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]) - 1)]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if index in right else cell.ljust(width)
+            for index, (cell, width) in enumerate(zip(row, widths, strict=False))
+        ]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return lines
+
+
+def local_time_heading(name: str) -> str:
+    """Return a heading for local times with the UTC offset, such as ``CREATED (+0800)``."""
+    return f"{name} ({time.strftime('%z')})"
 
 
 def common_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,14 @@ from core import WebhookApp
 from core.records import DeliveryRecord
 
 from ..loading import CommandError
-from . import common_parser, load_app, positive_count, require_stored_data
+from . import (
+    align_columns,
+    common_parser,
+    load_app,
+    local_time_heading,
+    positive_count,
+    require_stored_data,
+)
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -157,11 +164,6 @@ def _nothing_found(plugin: str | None, status: str | None, known: list[str]) -> 
 _COLUMNS = ("RECORD ID", "RECEIVED", "STATUS", "METHOD", "TIME", "ENDPOINT", "DELIVERY ID")
 
 
-def _received_heading() -> str:
-    """Return the RECEIVED heading with the local UTC offset, such as ``RECEIVED (+0800)``."""
-    return f"RECEIVED ({time.strftime('%z')})"
-
-
 def _cells(record: DeliveryRecord) -> list[str]:
     """Return the values of ``_COLUMNS`` for ``record``; a replay names its original."""
     received = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.received_at))
@@ -180,18 +182,9 @@ def _cells(record: DeliveryRecord) -> list[str]:
 def format_table(records: list[DeliveryRecord]) -> list[str]:
     """Return the header and one line per record, each column as wide as its widest cell."""
     headings = list(_COLUMNS)
-    headings[1] = _received_heading()
-    rows = [headings, *(_cells(record) for record in records)]
-    widths = [max(len(row[index]) for row in rows) for index in range(len(_COLUMNS) - 1)]
-    lines = []
-    for row in rows:
-        cells = [
-            # The duration column is aligned to the right, the others to the left.
-            cell.rjust(width) if index == 4 else cell.ljust(width)
-            for index, (cell, width) in enumerate(zip(row, widths, strict=False))
-        ]
-        lines.append("  ".join([*cells, row[-1]]))
-    return lines
+    headings[1] = local_time_heading("RECEIVED")
+    # The duration column is aligned to the right.
+    return align_columns([headings, *(_cells(record) for record in records)], right={4})
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from core import WebhookApp
 from core.records import OutboxMessage
 
 from ..loading import CommandError
-from . import load_app, positive_count, require_stored_data
+from . import align_columns, load_app, local_time_heading, positive_count, require_stored_data
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -89,25 +89,29 @@ def parse_age(value: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def message_line(message: OutboxMessage) -> str:
-    """Format a message as one line: id, state, chat key, attempts, text and last error.
+def format_messages(messages: list[OutboxMessage]) -> list[str]:
+    """Return a header and a line per message, with a message's last error on a line below it.
 
     Attempts that may have reached the chat already are counted after the attempts.
     """
-    created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.created_at))
-    text = message.text.replace("\n", " ⏎ ")
-    if len(text) > SHOWN_TEXT_LIMIT:
-        text = text[: SHOWN_TEXT_LIMIT - 1] + "…"
-    error = f"  last error: {message.last_error}" if message.last_error else ""
-    duplicates = (
-        f" (possible duplicates {message.possible_duplicates})"
-        if message.possible_duplicates
-        else ""
-    )
-    return (
-        f"{message.id}  {message.state:<7}  {created}  {message.chat_key}  "
-        f"attempts {message.attempts}{duplicates}  {text!r}{error}"
-    )
+    rows = [["MESSAGE ID", "STATE", local_time_heading("CREATED"), "CHAT", "ATTEMPTS", "TEXT"]]
+    errors: list[str] = [""]
+    for message in messages:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.created_at))
+        text = message.text.replace("\n", " ⏎ ")
+        if len(text) > SHOWN_TEXT_LIMIT:
+            text = text[: SHOWN_TEXT_LIMIT - 1] + "…"
+        attempts = str(message.attempts)
+        if message.possible_duplicates:
+            attempts += f" (possible duplicates {message.possible_duplicates})"
+        rows.append([message.id, message.state, created, message.chat_key, attempts, text])
+        errors.append(f"    last error: {message.last_error}" if message.last_error else "")
+    lines = []
+    for line, error in zip(align_columns(rows), errors, strict=True):
+        lines.append(line)
+        if error:
+            lines.append(error)
+    return lines
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -118,8 +122,9 @@ def run_list(args: argparse.Namespace) -> int:
     messages = anyio.run(_list, app, args.state, args.limit)
     if not messages:
         print("the outbox is empty" if args.state is None else f"no {args.state} messages")
-    for message in messages:
-        print(message_line(message))
+    else:
+        for line in format_messages(messages):
+            print(line)
     return 0
 
 
