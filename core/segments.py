@@ -70,11 +70,11 @@ class BodySegments:
 
     @property
     def unsynced(self) -> bool:
-        """Whether bodies were appended since the last ``sync``."""
+        """True when bodies were appended since the last ``sync``."""
         return self._unsynced
 
     def sync_due(self) -> bool:
-        """Whether appended bodies have waited ``SYNC_SECONDS`` or more for a sync."""
+        """Return whether appended bodies have waited ``SYNC_SECONDS`` or more for a sync."""
         return self._unsynced and self._clock() - self._synced_at >= SYNC_SECONDS
 
     def sync(self) -> None:

@@ -322,7 +322,7 @@ async def test_command_on_missing_data_names_the_folder(
     assert not (tmp_path / "data").exists()
 
 
-async def test_deliveries_command_needs_the_log_not_only_the_store(tmp_path: Path) -> None:
+async def test_deliveries_need_the_log_file(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     await add_messages(tmp_path)
     (tmp_path / "data" / "plughook-deliveries.sqlite3").unlink()
@@ -349,7 +349,7 @@ async def test_plugin_name_given_as_module_gets_hint(tmp_path: Path) -> None:
     assert "--plugin 'cli-test' is not a Python module name" in result.stderr
 
 
-def test_cut_body_ending_inside_a_character_shows_as_text() -> None:
+def test_cut_multibyte_body_shows_as_text() -> None:
     body = "长文本".encode()[:-1]
     assert format_body(body) == "  长文"
 

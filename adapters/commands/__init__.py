@@ -12,6 +12,7 @@ import argparse
 import time
 from collections.abc import Collection
 from pathlib import Path
+from typing import Literal
 
 import attrs
 
@@ -33,6 +34,7 @@ from ..loading import (
 
 __all__ = [
     "Loaded",
+    "StoredData",
     "align_columns",
     "common_parser",
     "load_app",
@@ -42,14 +44,18 @@ __all__ = [
 ]
 
 
+# The stored data a command works on: the delivery log or the store with the outbox.
+StoredData = Literal["deliveries", "outbox"]
+
+
 def positive_count(text: str) -> int:
     """Parse a ``--limit`` value: a whole number of 1 or more."""
+    msg = f"expected a whole number of 1 or more, not {text!r}"
     try:
         value = int(text)
     except ValueError:
-        value = 0
+        raise argparse.ArgumentTypeError(msg) from None
     if value < 1:
-        msg = f"expected a whole number of 1 or more, not {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 
@@ -121,8 +127,12 @@ def load_app(
     adapter: str | None = None,
     check_plugins: bool = True,
     quiet: bool = False,
+    stored: StoredData | None = None,
 ) -> Loaded:
     """Read the config, set up logging, load plugins and build the app.
+
+    With ``stored``, the command works on that stored data, and stops when
+    the SQLite data folder lacks it (``require_stored_data``).
 
     Raises ``loading.CommandError`` for any problem, with one line per
     configuration problem. With ``check_plugins``, every plugin's config is
@@ -156,16 +166,18 @@ def load_app(
             problems = exc.problems + problems
         if problems:
             raise problems_error(config, problems)
-    return Loaded(config, app)
+    loaded = Loaded(config, app)
+    if stored is not None:
+        require_stored_data(loaded, stored)
+    return loaded
 
 
-def require_stored_data(loaded: Loaded, kind: str) -> None:
+def require_stored_data(loaded: Loaded, kind: StoredData) -> None:
     """Stop a command on the delivery log or the outbox when the SQLite data folder lacks it.
 
-    ``kind`` is ``"deliveries"`` or ``"outbox"``. Opening the storage would
-    create an empty database in the wrong place, and the command would then
-    report that nothing was recorded. That usually means a different working
-    directory or config from the server's.
+    Opening the storage would create an empty database in the wrong place,
+    and the command would then report that nothing was recorded. That
+    usually means a different working directory or config from the server's.
     """
     storage = loaded.app.storage
     if not isinstance(storage, SQLiteStorage):

@@ -22,7 +22,6 @@ from . import (
     load_app,
     local_time_heading,
     positive_count,
-    require_stored_data,
 )
 
 if TYPE_CHECKING:
@@ -112,9 +111,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print one line per delivery, newest first."""
-    loaded = load_app(args, check_plugins=False, quiet=True)
-    require_stored_data(loaded, "deliveries")
-    app = loaded.app
+    app = load_app(args, check_plugins=False, quiet=True, stored="deliveries").app
     status_class = STATUS_CLASSES[args.status] if args.status else None
     records, known = anyio.run(_list, app, args.plugin_name, status_class, args.limit)
     if not records:
@@ -181,17 +178,14 @@ def _cells(record: DeliveryRecord) -> list[str]:
 
 def format_table(records: list[DeliveryRecord]) -> list[str]:
     """Return the header and one line per record, each column as wide as its widest cell."""
-    headings = list(_COLUMNS)
-    headings[1] = local_time_heading("RECEIVED")
-    # The duration column is aligned to the right.
-    return align_columns([headings, *(_cells(record) for record in records)], right={4})
+    headings = [local_time_heading(name) if name == "RECEIVED" else name for name in _COLUMNS]
+    rows = [headings, *(_cells(record) for record in records)]
+    return align_columns(rows, right={_COLUMNS.index("TIME")})
 
 
 def run_show(args: argparse.Namespace) -> int:
     """Print every field, the redacted headers and the recorded body."""
-    loaded = load_app(args, check_plugins=False, quiet=True)
-    require_stored_data(loaded, "deliveries")
-    app = loaded.app
+    app = load_app(args, check_plugins=False, quiet=True, stored="deliveries").app
     record = anyio.run(_get, app, args.record_id)
     if record is None:
         msg = f"no delivery record {args.record_id!r}; see `plughook deliveries list`"
@@ -248,9 +242,7 @@ def format_body(body: bytes, limit: int | None = SHOWN_BODY_LIMIT, hint: str = "
 
 def run_replay(args: argparse.Namespace) -> int:
     """Replay the delivery and print the new response."""
-    loaded = load_app(args, quiet=True)
-    require_stored_data(loaded, "deliveries")
-    app = loaded.app
+    app = load_app(args, quiet=True, stored="deliveries").app
     status, body = anyio.run(_replay, app, args.record_id)
     print(f"replayed {args.record_id}: status {status}")
     if body:

@@ -13,7 +13,7 @@ from core import WebhookApp
 from core.records import OutboxMessage
 
 from ..loading import CommandError
-from . import align_columns, load_app, local_time_heading, positive_count, require_stored_data
+from . import align_columns, load_app, local_time_heading, positive_count
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -92,7 +92,8 @@ def parse_age(value: str) -> float:
 def format_messages(messages: list[OutboxMessage]) -> list[str]:
     """Return a header and a line per message, with a message's last error on a line below it.
 
-    Attempts that may have reached the chat already are counted after the attempts.
+    The ATTEMPTS column also counts the possible duplicates: attempts that may
+    have reached the chat already.
     """
     rows = [["MESSAGE ID", "STATE", local_time_heading("CREATED"), "CHAT", "ATTEMPTS", "TEXT"]]
     errors: list[str] = [""]
@@ -116,9 +117,7 @@ def format_messages(messages: list[OutboxMessage]) -> list[str]:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print one line per message."""
-    loaded = load_app(args, check_plugins=False, quiet=True)
-    require_stored_data(loaded, "outbox")
-    app = loaded.app
+    app = load_app(args, check_plugins=False, quiet=True, stored="outbox").app
     messages = anyio.run(_list, app, args.state, args.limit)
     if not messages:
         print("the outbox is empty" if args.state is None else f"no {args.state} messages")
@@ -142,9 +141,7 @@ async def _list(app: WebhookApp, state: str | None, limit: int) -> list[OutboxMe
 
 def run_retry(args: argparse.Namespace) -> int:
     """Move one dead message, or all, back to pending."""
-    loaded = load_app(args, check_plugins=False, quiet=True)
-    require_stored_data(loaded, "outbox")
-    app = loaded.app
+    app = load_app(args, check_plugins=False, quiet=True, stored="outbox").app
     count = anyio.run(_retry, app, None if args.all_dead else args.message_id)
     if count == 0 and not args.all_dead:
         msg = f"no dead message {args.message_id!r}; see `plughook outbox list --state dead`"
@@ -161,9 +158,7 @@ async def _retry(app: WebhookApp, message_id: str | None) -> int:
 
 def run_purge(args: argparse.Namespace) -> int:
     """Delete dead messages older than ``--older-than``."""
-    loaded = load_app(args, check_plugins=False, quiet=True)
-    require_stored_data(loaded, "outbox")
-    app = loaded.app
+    app = load_app(args, check_plugins=False, quiet=True, stored="outbox").app
     count = anyio.run(_purge, app, time.time() - args.older_than)
     print(f"{count} dead message{'' if count == 1 else 's'} deleted")
     return 0
