@@ -467,12 +467,12 @@ class WebhookApp:
         if record.body_truncated:
             if record.body:
                 msg = (
-                    f"delivery record {record_id!r} holds only the first {len(record.body)} "
+                    f"delivery record {record_id!r} contains only the first {len(record.body)} "
                     "bytes of its body (deliveries.max_body_bytes), so it cannot be replayed"
                 )
             else:
                 msg = (
-                    f"delivery record {record_id!r} holds none of its body (a streamed upload, "
+                    f"delivery record {record_id!r} contains none of its body (a streamed upload, "
                     "deliveries.record_bodies, or a body lost from its segment file), so it "
                     "cannot be replayed"
                 )

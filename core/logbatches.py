@@ -129,8 +129,8 @@ class BatchedLog:
         segments = sorted({segment for segment, _ in places if segment})
         if self.bodies.sync_due():
             self.bodies.sync()
-        # One statement commits on its own: no BEGIN and COMMIT round trips,
-        # each of which gives up and takes back the GIL.
+        # A single statement commits on its own, so no BEGIN and COMMIT are
+        # sent. Each of them would release and retake the GIL.
         self._insert(db, encoded, segments)
 
     def get(self, db: sqlite3.Connection, record_id: str) -> DeliveryRecord | None:
@@ -282,7 +282,8 @@ class BatchedLog:
     def _record(self, encoded: Encoded) -> DeliveryRecord:
         """Build a record, reading its body from its segment."""
         if len(encoded) < len(_FIELDS):
-            encoded = [*encoded, None]  # written before checksums: no CRC
+            # Records written before checksums have no CRC field.
+            encoded = [*encoded, None]
         fields = dict(zip(_FIELDS, encoded, strict=True))
         segment = fields.pop("body_segment")
         offset = fields.pop("body_offset")

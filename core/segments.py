@@ -15,11 +15,12 @@ never appends to a segment older than ``SEGMENT_SECONDS``, so a segment
 deleted that late can have no writer left.
 
 Durability: ``append`` writes to the page cache, so a body survives a crash
-of the process at once. ``fdatasync`` reaches the disk only through ``sync``,
-which the log calls before it commits a batch whenever ``SYNC_SECONDS`` have
+of the process at once. Only ``sync`` flushes it to the disk (``fdatasync``),
+and the log calls it before it commits a batch whenever ``SYNC_SECONDS`` have
 passed since the last sync, and after a second without writes. One
 ``fdatasync`` per batch cost about 5 µs of system time per request under load
-on the benchmark VM; syncing once a second costs almost nothing. A power
+on the benchmark VM, which is why the log syncs at most about once a second
+while busy. A power
 loss may therefore lose the bodies of about the last second of deliveries
 while their rows survive (SQLite's ``synchronous=NORMAL`` gives the rows the
 same kind of guarantee). Each row keeps the CRC-32 of its body, so a body
@@ -83,7 +84,8 @@ class BodySegments:
             try:
                 _sync(self._fd)
             except OSError:
-                # Whether the data reached the disk is unknown; start afresh.
+                # Whether the data reached the disk is unknown, so the next
+                # append starts a new segment.
                 self._unsynced = False
                 self.close()
                 raise

@@ -130,7 +130,10 @@ class Storage(abc.ABC):
     async def deliveries_write(self, records: Sequence[DeliveryRecord]) -> None: ...
 
     async def deliveries_sync(self) -> None:
-        """Make written records durable where ``deliveries_write`` left that for later."""
+        """Flush written records to the disk where ``deliveries_write`` left that for later.
+
+        The default does nothing, because only the SQLite storage defers flushes.
+        """
 
     @abc.abstractmethod
     async def deliveries_list(

@@ -119,7 +119,7 @@ async def test_writer_without_records_does_not_sync(monkeypatch: pytest.MonkeyPa
     assert storage.syncs == 0
 
 
-async def test_records_arriving_keep_the_sync_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_new_records_delay_idle_sync(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writer, "SYNC_AFTER_IDLE", 0.2)
     storage = SyncCountingStorage()
     batch_writer = BatchWriter(storage)
@@ -142,7 +142,7 @@ class FailingSyncStorage(MemoryStorage):
         raise OSError(msg)
 
 
-async def test_failed_sync_is_logged_and_writing_goes_on(
+async def test_failed_sync_logged_writes_continue(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(writer, "SYNC_AFTER_IDLE", 0.05)

@@ -173,7 +173,7 @@ async def test_truncated_body_cannot_be_replayed(tmp_path: Path) -> None:
             await client.post(f"{URL}/read-body", content=b"0123456789")
             await client.drain()
             [record] = await client.app.storage.deliveries_list("dedupe", None, 10)
-            with pytest.raises(ValueError, match="holds only the first 4 bytes"):
+            with pytest.raises(ValueError, match="contains only the first 4 bytes"):
                 await client.app.replay(record.id)
         assert record.body == b"0123"
         assert record.body_truncated is True
@@ -234,7 +234,7 @@ async def test_streamed_body_is_marked_cut(tmp_path: Path) -> None:
             response = await client.app.handle(request)
             await client.drain()
             [record] = await client.app.storage.deliveries_list("dedupe", None, 10)
-            with pytest.raises(ValueError, match="holds none of its body"):
+            with pytest.raises(ValueError, match="contains none of its body"):
                 await client.app.replay(record.id)
         assert response.status == 200
         assert record.body == b""

@@ -263,7 +263,7 @@ def test_sync_is_due_after_its_interval(tmp_path: Path, syncs: list[int]) -> Non
     assert segments.sync_due()
 
 
-def test_sync_flushes_once_until_more_is_appended(tmp_path: Path, syncs: list[int]) -> None:
+def test_sync_skips_when_nothing_new(tmp_path: Path, syncs: list[int]) -> None:
     segments = BodySegments(tmp_path)
     segments.append([b"abc"])
     segments.sync()
@@ -279,7 +279,7 @@ def test_close_syncs_what_was_appended(tmp_path: Path, syncs: list[int]) -> None
     assert len(syncs) == 1
 
 
-def test_log_syncs_bodies_before_commit_when_due(tmp_path: Path, syncs: list[int]) -> None:
+def test_log_syncs_when_due(tmp_path: Path, syncs: list[int]) -> None:
     now = [1_000_000.0]
     log = BatchedLog(BodySegments(tmp_path / "bodies", clock=lambda: now[0]))
     with sqlite3.connect(tmp_path / "log.sqlite3", isolation_level=None) as db:
@@ -294,7 +294,7 @@ def test_log_syncs_bodies_before_commit_when_due(tmp_path: Path, syncs: list[int
     assert count == 2
 
 
-async def test_body_failing_its_checksum_reads_as_missing(
+async def test_corrupt_body_reads_as_missing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
