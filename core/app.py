@@ -444,13 +444,17 @@ class WebhookApp:
         self.deliveries.record(endpoint, request, response, started, error_id, request.replay_of)
         return response
 
-    async def replay(self, record_id: str) -> tuple[DeliveryRecord, WebhookResponse]:
+    async def replay(
+        self, record_id: str, *, allow_unverified: bool = False
+    ) -> tuple[DeliveryRecord, WebhookResponse]:
         """Run a recorded delivery again and return the original record and the new response.
 
-        The replay skips signature verification (the original was verified
-        when it arrived, and signature headers are not recorded) and duplicate
-        detection, and is itself recorded as a new attempt. Raises ``LookupError``
-        for an unknown record and ``ValueError`` when its body was cut.
+        The replay skips signature verification (signature headers are not
+        recorded) and duplicate detection, and is itself recorded as a new
+        attempt. Raises ``LookupError`` for an unknown record and ``ValueError``
+        when its body was cut, or when its endpoint's verifier did not accept
+        the original request and ``allow_unverified`` is false: replaying it
+        would run the handler on a request from an unknown sender.
         """
         await self.writer.flush()
         record = await self.storage.delivery_get(record_id)
@@ -477,6 +481,13 @@ class WebhookApp:
                     "cannot be replayed"
                 )
             raise ValueError(msg)
+        if record.verified is False and not allow_unverified:
+            msg = (
+                f"delivery record {record_id!r} did not pass its endpoint's verification "
+                f"(answered {record.status}), so its sender is unknown; replay it only "
+                "if you trust its body (`deliveries replay --allow-unverified`)"
+            )
+            raise ValueError(msg)
         request = WebhookRequest(
             record.method,
             record.plugin,
@@ -488,6 +499,7 @@ class WebhookApp:
         )
         request.replay = True
         request.replay_of = record.id
+        request.verified = record.verified
         request.delivery_id = record.delivery_id
         response = await self.handle(request)
         await self.writer.flush()
@@ -504,6 +516,9 @@ class WebhookApp:
         )
         dedupe_key = ""
         in_background = False
+        if endpoint.verify is not None and not request.replay:
+            # False until the verifier accepts it, also when an earlier check refuses it.
+            request.verified = False
         try:
             request.check_declared_length()
             if endpoint.plugin.maintenance_aware and await self.in_maintenance():
@@ -512,6 +527,9 @@ class WebhookApp:
                 request.delivery_id = self._delivery_id(endpoint, request)
             if endpoint.verify is not None and not request.replay:
                 await endpoint.verify(request, endpoint.plugin)
+                # A verifier that let the request through unchecked set None.
+                if request.verified is False:
+                    request.verified = True
             # Only an id the sender supplied can repeat; a generated one never does.
             header = endpoint.delivery_id_header
             if header is not None and request.delivery_id == request.headers.get(header):

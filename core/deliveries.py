@@ -99,6 +99,7 @@ class DeliveryLog:
             (time.perf_counter() - started) * 1000,
             error_id,
             replay_of,
+            request.verified,
         )
         self._app.writer.add_delivery(record)
         return record

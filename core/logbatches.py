@@ -8,8 +8,9 @@ array, the record ids as a JSON array that ``get`` searches, and the names of
 the segments that contain their bodies. Writing a record costs about 1 µs.
 
 Each record is a JSON array of the fields of ``DeliveryRecord`` without the
-body, followed by the body's segment, offset, length and CRC-32
-(``_FIELDS``; records written before checksums end at the length). A
+body and ``verified``, followed by the body's segment, offset, length and
+CRC-32, and then ``verified`` (``_FIELDS``). Records written before checksums
+end at the length, those written before ``verified`` at the CRC-32. A
 batch row also keeps the oldest and newest ``received_at`` of its records,
 so listing and pruning decode only the batches they need.
 
@@ -61,6 +62,7 @@ _FIELDS = (
     "body_offset",
     "body_length",
     "body_crc",
+    "verified",
 )
 _ID, _RECEIVED, _PLUGIN, _STATUS, _SEGMENT = 0, 2, 3, 9, 13
 # Records per row when a log of one row per delivery is converted.
@@ -123,6 +125,7 @@ class BatchedLog:
                 offset,
                 len(r.body),
                 zlib.crc32(r.body),
+                r.verified,
             )
             for r, (segment, offset) in zip(records, places, strict=True)
         ]
@@ -249,7 +252,7 @@ class BatchedLog:
                     length, crc = len(body), zlib.crc32(body)
                 headers = [tuple(pair) for pair in json.loads(row[6])]
                 encoded.append([*row[:6], headers, row[7], bool(row[9]), *row[10:14]])
-                encoded[-1] += [segment, offset, length, crc]
+                encoded[-1] += [segment, offset, length, crc, None]
             for start in range(0, len(encoded), _CONVERTED_BATCH):
                 chunk = encoded[start : start + _CONVERTED_BATCH]
                 self._insert(db, chunk, sorted({r[_SEGMENT] for r in chunk if r[_SEGMENT]}))
@@ -281,9 +284,11 @@ class BatchedLog:
 
     def _record(self, encoded: Encoded) -> DeliveryRecord:
         """Build a record, reading its body from its segment."""
-        if len(encoded) < len(_FIELDS):
-            # Records written before checksums have no CRC field.
-            encoded = [*encoded, None]
+        missing = len(_FIELDS) - len(encoded)
+        if missing > 0:
+            # Records written before checksums end without the CRC field and
+            # ``verified``, those written before ``verified`` without it.
+            encoded = [*encoded, *[None] * missing]
         fields = dict(zip(_FIELDS, encoded, strict=True))
         segment = fields.pop("body_segment")
         offset = fields.pop("body_offset")

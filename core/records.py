@@ -69,3 +69,9 @@ class DeliveryRecord:
     error_id: str = ""
     # Record id of the original delivery when this one is a replay.
     replay_of: str = ""
+    # Whether the endpoint's verifier accepted the request: None when nothing
+    # was checked (no verifier, a verifier allowing unsigned requests, or a
+    # record from before this field), False when the request was refused
+    # before or by the verifier. A replay keeps the value of its original,
+    # since replays skip verification.
+    verified: bool | None = None

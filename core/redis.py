@@ -759,6 +759,10 @@ def _delivery_fields(record: DeliveryRecord) -> dict[EncodableT, EncodableT]:
             fields[name] = json.dumps(value)
         elif name == "body_truncated":
             fields[name] = "1" if value else "0"
+        elif name == "verified":
+            # Left out when None, as in records written before the field existed.
+            if value is not None:
+                fields[name] = "1" if value else "0"
         else:
             fields[name] = _field_text(value)
     return fields
@@ -772,4 +776,6 @@ def _delivery(raw: _Reply) -> DeliveryRecord:
     fields["body"] = body if isinstance(body, bytes) else body.encode()
     fields["headers"] = json.loads(fields["headers"])
     fields["body_truncated"] = fields["body_truncated"] == "1"
+    if "verified" in fields:
+        fields["verified"] = fields["verified"] == "1"
     return _converter.structure(fields, DeliveryRecord)

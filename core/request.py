@@ -47,6 +47,7 @@ class WebhookRequest:
         "replay",
         "replay_of",
         "url",
+        "verified",
     )
 
     def __init__(
@@ -74,6 +75,10 @@ class WebhookRequest:
         # Set for a replay from the delivery log, which bypasses duplicate detection.
         self.replay = False
         self.replay_of = ""
+        # True once the endpoint's verifier accepted the request, False while
+        # it has not (or refused it), None when nothing was checked (no
+        # verifier, or one that lets unsigned requests through).
+        self.verified: bool | None = None
         self._source = body
         self._body: bytes | None = body if isinstance(body, bytes) else None
         self._consumed = False

@@ -756,6 +756,8 @@ class SignatureVerifier(abc.ABC):
                 request.path,
                 self.secret_field,
             )
+            # Nothing was checked: the record says so, as for an endpoint without a verifier.
+            request.verified = None
             return
         logger.warning(
             "rejected delivery %s for plugin %s path %s with 503: config field %s is empty, "

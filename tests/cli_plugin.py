@@ -6,7 +6,7 @@ from typing import Any
 
 import anyio
 
-from core import Plugin, WebhookRequest, setting
+from core import Plugin, WebhookRequest, setting, signatures
 
 plugin = Plugin("cli-test", version="1.0.0", description="endpoints for the CLI tests")
 
@@ -20,6 +20,11 @@ class CliTestConfig:
 @plugin.mount_webhook("/echo", methods=["POST"])
 async def echo(request: WebhookRequest) -> dict[str, Any]:
     return {"greeting": plugin.config.GREETING, "body": (await request.body()).decode()}
+
+
+@plugin.mount_webhook("/guarded", methods=["POST"], verify=signatures.bearer_token("TOKEN"))
+async def guarded(request: WebhookRequest) -> dict[str, Any]:
+    return {"body": (await request.body()).decode()}
 
 
 @plugin.mount_webhook("/slow", methods=["POST"], respond_within=None)

@@ -244,6 +244,7 @@ def test_endpoints_use_public_url(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "POST  https://bot.example.com/hooks/api/plugin/cli-test/webhook/echo  (cli-test)",
+        "POST  https://bot.example.com/hooks/api/plugin/cli-test/webhook/guarded  (cli-test)",
         "POST  https://bot.example.com/hooks/api/plugin/cli-test/webhook/slow  (cli-test)",
     ]
 

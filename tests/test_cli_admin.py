@@ -42,7 +42,9 @@ async def plughook(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def record_echo_delivery(folder: Path, body: bytes = b"first run") -> str:
+async def record_echo_delivery(
+    folder: Path, body: bytes = b"first run", path: str = "/echo"
+) -> str:
     """Send one request to the CLI test plugin in-process; return its delivery-record id."""
     from core import WebhookRequest
     from tests.cli_plugin import plugin
@@ -52,7 +54,7 @@ async def record_echo_delivery(folder: Path, body: bytes = b"first run") -> str:
         request = WebhookRequest(
             "POST",
             "cli-test",
-            "/echo",
+            path,
             body=body,
             headers={"Authorization": "Bearer hidden-token", "X-GitHub-Delivery": "gh-1"},
         )
@@ -162,6 +164,45 @@ async def test_deliveries_replay_records_new_attempt(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert f"replayed {record_id}: status 200" in result.stdout
     assert f"replay of {record_id}" in listing.stdout
+
+
+async def test_deliveries_replay_of_refused_delivery_is_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    # The guarded endpoint's token is not configured, so the request was refused (503).
+    record_id = await record_echo_delivery(tmp_path, path="/guarded")
+    result = await plughook(
+        "deliveries", "replay", record_id, "--config", str(config), *PLUGIN_ARGS
+    )
+    listing = await plughook("deliveries", "list", "--config", str(config))
+    assert result.returncode == 2
+    assert "did not pass its endpoint's verification (answered 503)" in result.stderr
+    assert "--allow-unverified" in result.stderr
+    assert "replay of" not in listing.stdout
+
+
+async def test_deliveries_replay_of_refused_delivery_runs_when_allowed(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path, b"trusted", path="/guarded")
+    result = await plughook(
+        "deliveries",
+        "replay",
+        record_id,
+        "--allow-unverified",
+        "--config",
+        str(config),
+        *PLUGIN_ARGS,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"replayed {record_id}: status 200" in result.stdout
+    assert '"body": "trusted"' in result.stdout
+
+
+async def test_deliveries_show_says_verification_failed(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path, path="/guarded")
+    result = await plughook("deliveries", "show", record_id, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "verification: not passed (replay needs --allow-unverified)" in result.stdout
 
 
 async def test_deliveries_replay_without_plugin_module_is_error(tmp_path: Path) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from core import Plugin, Settings, WebhookRequest
+from core import Plugin, Settings, WebhookRequest, signatures
+from core.config import setting
 from core.settings import DeliverySettings
 from core.testing import WebhookTestClient
 
@@ -153,6 +156,142 @@ async def test_replay_runs_recorded_request(tmp_path: Path) -> None:
     assert response.status == 200
     assert calls == ["d6", "d6"]
     assert [r.replay_of for r in records].count(record.id) == 1
+
+
+signed = Plugin("signed", version="1")
+SIGNED_SECRET = "replay-test-secret"
+SIGNED_URL = "/api/plugin/signed/webhook"
+
+
+@signed.mount_config()
+class SignedConfig:
+    WEBHOOK_SECRET: str = setting("", secret=True)
+
+
+@signed.mount_webhook(
+    "/push", methods=["POST"], verify=signatures.github("WEBHOOK_SECRET"), max_body_size=64
+)
+async def signed_push(request: WebhookRequest) -> Any:
+    calls.append(f"signed:{request.verified}")
+    return {"ok": True}
+
+
+@signed.mount_webhook(
+    "/open", methods=["POST"], verify=signatures.github("WEBHOOK_SECRET", allow_unsigned=True)
+)
+async def signed_open(request: WebhookRequest) -> Any:
+    calls.append(f"open:{request.verified}")
+    return {"ok": True}
+
+
+def signed_headers(body: bytes, secret: str = SIGNED_SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Hub-Signature-256": f"sha256={digest}"}
+
+
+def signed_client(tmp_path: Path) -> WebhookTestClient:
+    return WebhookTestClient(
+        [signed], {"signed": {"WEBHOOK_SECRET": SIGNED_SECRET}}, data_dir=tmp_path
+    )
+
+
+async def test_record_of_verified_request_says_verified(tmp_path: Path) -> None:
+    async with signed_client(tmp_path) as client:
+        await client.post(f"{SIGNED_URL}/push", content=b"{}", headers=signed_headers(b"{}"))
+        await client.drain()
+        [record] = await client.app.storage.deliveries_list("signed", None, 10)
+    assert record.verified is True
+    assert calls == ["signed:True"]
+
+
+async def test_record_of_endpoint_without_verifier_has_no_verdict(tmp_path: Path) -> None:
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        await client.post(f"{URL}/other", headers={"X-Delivery": "v1"})
+        await client.drain()
+        [record] = await client.app.storage.deliveries_list("dedupe", None, 10)
+    assert record.verified is None
+
+
+async def test_request_let_through_unchecked_has_no_verdict(tmp_path: Path) -> None:
+    async with WebhookTestClient([signed], data_dir=tmp_path) as client:
+        response = await client.post(f"{SIGNED_URL}/open", content=b"{}")
+        await client.drain()
+        [record] = await client.app.storage.deliveries_list("signed", None, 10)
+    assert response.status_code == 200
+    assert calls == ["open:None"]
+    assert record.verified is None
+
+
+async def test_refused_request_is_recorded_unverified(tmp_path: Path) -> None:
+    body = b'{"forged": true}'
+    async with signed_client(tmp_path) as client:
+        response = await client.post(
+            f"{SIGNED_URL}/push", content=body, headers=signed_headers(body, "wrong")
+        )
+        await client.drain()
+        [record] = await client.app.storage.deliveries_list("signed", None, 10)
+    assert response.status_code == 401
+    assert record.verified is False
+    assert calls == []
+
+
+async def test_request_refused_before_verification_is_unverified(tmp_path: Path) -> None:
+    body = b"x" * 100
+    async with signed_client(tmp_path) as client:
+        response = await client.post(
+            f"{SIGNED_URL}/push", content=body, headers=signed_headers(body)
+        )
+        await client.drain()
+        [record] = await client.app.storage.deliveries_list("signed", None, 10)
+    assert response.status_code == 413
+    assert record.verified is False
+
+
+async def test_replay_of_unverified_record_is_refused(tmp_path: Path) -> None:
+    body = b'{"forged": true}'
+    async with signed_client(tmp_path) as client:
+        await client.post(f"{SIGNED_URL}/push", content=body, headers=signed_headers(body, "wrong"))
+        await client.drain()
+        [record] = await client.app.storage.deliveries_list("signed", None, 10)
+        with pytest.raises(ValueError, match="did not pass its endpoint's verification"):
+            await client.app.replay(record.id)
+        records = await client.app.storage.deliveries_list("signed", None, 10)
+    assert calls == []
+    assert len(records) == 1
+
+
+async def test_replay_of_unverified_record_runs_when_allowed(tmp_path: Path) -> None:
+    body = b'{"trusted": true}'
+    async with signed_client(tmp_path) as client:
+        await client.post(f"{SIGNED_URL}/push", content=body, headers=signed_headers(body, "old"))
+        await client.drain()
+        [record] = await client.app.storage.deliveries_list("signed", None, 10)
+        _, response = await client.app.replay(record.id, allow_unverified=True)
+        await client.drain()
+        replays = [
+            r
+            for r in await client.app.storage.deliveries_list("signed", None, 10)
+            if r.replay_of == record.id
+        ]
+    assert response.status == 200
+    assert calls == ["signed:False"]
+    assert [r.verified for r in replays] == [False]
+
+
+async def test_replay_of_verified_record_keeps_verdict(tmp_path: Path) -> None:
+    async with signed_client(tmp_path) as client:
+        await client.post(f"{SIGNED_URL}/push", content=b"{}", headers=signed_headers(b"{}"))
+        await client.drain()
+        [record] = await client.app.storage.deliveries_list("signed", None, 10)
+        _, response = await client.app.replay(record.id)
+        await client.drain()
+        replays = [
+            r
+            for r in await client.app.storage.deliveries_list("signed", None, 10)
+            if r.replay_of == record.id
+        ]
+    assert response.status == 200
+    assert [r.verified for r in replays] == [True]
 
 
 async def test_replay_of_unknown_record_raises(tmp_path: Path) -> None:

@@ -312,15 +312,20 @@ async def test_corrupt_body_reads_as_missing(
     assert "does not match its checksum" in caplog.text
 
 
-async def test_record_without_checksum_reads_its_body(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "dropped", [1, 2], ids=["written-before-verified", "written-before-checksums"]
+)
+async def test_record_of_older_format_reads_back(tmp_path: Path, dropped: int) -> None:
     storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
     await storage.open()
-    await storage.deliveries_write([make_record("r1", 1000.0)])
+    written = make_record("r1", 1000.0)
+    written.verified = True
+    await storage.deliveries_write([written])
     await storage.close()
-    # Drop the checksum field, as in batches written before checksums.
+    # Drop the trailing fields that older batches lack: ``verified``, then the checksum.
     with sqlite3.connect(tmp_path / "plughook-deliveries.sqlite3") as db:
         [(records,)] = db.execute("SELECT records FROM delivery_batches").fetchall()
-        shortened = [record[:-1] for record in json.loads(records)]
+        shortened = [record[:-dropped] for record in json.loads(records)]
         db.execute("UPDATE delivery_batches SET records=?", (json.dumps(shortened).encode(),))
     reopened = SQLiteStorage(tmp_path / "plughook.sqlite3")
     await reopened.open()
@@ -328,6 +333,7 @@ async def test_record_without_checksum_reads_its_body(tmp_path: Path) -> None:
     await reopened.close()
     assert record is not None
     assert record.body == BODY
+    assert record.verified is None
 
 
 def test_segment_offsets_follow_each_other(tmp_path: Path) -> None:

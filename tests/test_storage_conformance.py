@@ -471,8 +471,19 @@ async def test_delivery_get_returns_written_record(storage: Storage) -> None:
     record.body_truncated = True
     record.error_id = "e-1"
     record.replay_of = "r0"
+    record.verified = True
     await storage.deliveries_write([record])
     assert await storage.delivery_get("r1") == record
+
+
+@pytest.mark.parametrize("verified", [True, False, None])
+async def test_delivery_verified_reads_back(storage: Storage, verified: bool | None) -> None:
+    record = make_delivery("r1", T0)
+    record.verified = verified
+    await storage.deliveries_write([record])
+    stored = await storage.delivery_get("r1")
+    assert stored is not None
+    assert stored.verified is verified
 
 
 @pytest.mark.parametrize(

@@ -103,9 +103,17 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         help="run a recorded delivery through the app again",
         description="Run a recorded delivery through its handler again, bypassing signature "
         "verification and duplicate detection, and record it as a new attempt. Chat "
-        "messages it sends are queued in the outbox for the running server to deliver.",
+        "messages it sends are queued in the outbox for the running server to deliver. "
+        "A delivery that did not pass its endpoint's verification is replayed only with "
+        "--allow-unverified.",
     )
     replay.add_argument("record_id", metavar="ID", help="record id from `deliveries list`")
+    replay.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="also replay a delivery that did not pass its endpoint's verification (its "
+        "sender is unknown, so do this only for a body you trust)",
+    )
     replay.set_defaults(run=run_replay)
 
 
@@ -205,6 +213,9 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"query: {record.query}")
     if record.error_id:
         print(f"error id: {record.error_id} (search the server log for it)")
+    if record.verified is not None:
+        outcome = "passed" if record.verified else "not passed (replay needs --allow-unverified)"
+        print(f"verification: {outcome}")
     print("headers:")
     for name, value in record.headers:
         print(f"  {name}: {value}")
@@ -243,17 +254,17 @@ def format_body(body: bytes, limit: int | None = SHOWN_BODY_LIMIT, hint: str = "
 def run_replay(args: argparse.Namespace) -> int:
     """Replay the delivery and print the new response."""
     app = load_app(args, quiet=True, stored="deliveries").app
-    status, body = anyio.run(_replay, app, args.record_id)
+    status, body = anyio.run(_replay, app, args.record_id, args.allow_unverified)
     print(f"replayed {args.record_id}: status {status}")
     if body:
         print(format_body(body))
     return 0 if status < 500 else 1
 
 
-async def _replay(app: WebhookApp, record_id: str) -> tuple[int, bytes]:
+async def _replay(app: WebhookApp, record_id: str, allow_unverified: bool) -> tuple[int, bytes]:
     async with app.running(workers=False):
         try:
-            _, response = await app.replay(record_id)
+            _, response = await app.replay(record_id, allow_unverified=allow_unverified)
         except (LookupError, ValueError) as exc:
             raise CommandError(str(exc)) from None
     return response.status, response.body
