@@ -203,6 +203,27 @@ async def test_per_chat_interval_is_respected(tmp_path: Path) -> None:
     assert min(gaps) >= interval * 0.5
 
 
+async def test_retry_waits_for_chat_interval_and_logs_that_wait(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    interval = 0.5
+    async with OneBotStandIn(token=TOKEN) as server:
+        server.script.append(ScriptedResponse(http_status=502))
+        app = make_app(tmp_path, server.url, min_interval=interval)
+        with caplog.at_level(logging.WARNING, "plughook.outbox"):
+            async with app.running():
+                assert app.outbox is not None
+                started = time.monotonic()
+                await app.outbox.put("onebot_v11-group_12", "after a 502")
+                await wait_for_idle(app)
+    [retry_line] = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    waited = float(retry_line.split("retrying in ")[1].split(" s")[0])
+    [delivered] = server.messages
+    assert waited >= interval - 0.1
+    assert delivered.received_at - started >= interval * 0.9
+    assert delivered.texts == ["after a 502"]
+
+
 async def test_long_text_is_split_in_order(tmp_path: Path) -> None:
     lines = [f"line {index} 🎉" for index in range(40)]
     async with OneBotStandIn(token=TOKEN) as server:
