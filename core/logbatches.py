@@ -151,9 +151,18 @@ class BatchedLog:
         return None
 
     def select(
-        self, db: sqlite3.Connection, plugin: str | None, status_class: int | None, limit: int
+        self,
+        db: sqlite3.Connection,
+        plugin: str | None,
+        status_class: int | None,
+        limit: int,
+        *,
+        with_bodies: bool = True,
     ) -> list[DeliveryRecord]:
-        """Return up to ``limit`` matching records, newest ``received_at`` first."""
+        """Return up to ``limit`` matching records, newest ``received_at`` first.
+
+        With ``with_bodies=False`` no segment is read and every body is empty.
+        """
         if limit <= 0:
             return []
         found: list[Encoded] = []
@@ -174,7 +183,7 @@ class BatchedLog:
                     continue
                 found.append(record)
             found.sort(key=lambda record: record[_RECEIVED], reverse=True)
-        return [self._record(record) for record in found[:limit]]
+        return [self._record(record, read_body=with_bodies) for record in found[:limit]]
 
     def prune(self, db: sqlite3.Connection, older_than: float, keep: int) -> int:
         """Delete records received before ``older_than`` and all but the newest ``keep``."""
@@ -282,8 +291,8 @@ class BatchedLog:
             segments = sorted({r[_SEGMENT] for r in records if r[_SEGMENT]})
             self._insert(db, records, segments)
 
-    def _record(self, encoded: Encoded) -> DeliveryRecord:
-        """Build a record, reading its body from its segment."""
+    def _record(self, encoded: Encoded, *, read_body: bool = True) -> DeliveryRecord:
+        """Build a record, reading its body from its segment unless ``read_body`` is false."""
         missing = len(_FIELDS) - len(encoded)
         if missing > 0:
             # Records written before checksums end without the CRC field and
@@ -296,7 +305,7 @@ class BatchedLog:
         crc = fields.pop("body_crc")
         fields["headers"] = [tuple(pair) for pair in fields["headers"]]
         body = b""
-        if segment:
+        if segment and read_body:
             read = self.bodies.read(segment, offset, length, crc)
             if read is None:
                 logger.warning(

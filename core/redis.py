@@ -661,7 +661,7 @@ class RedisStorage(Storage):
             await pipe.execute()
 
     async def deliveries_list(
-        self, plugin: str | None, status_class: int | None, limit: int
+        self, plugin: str | None, status_class: int | None, limit: int, *, with_bodies: bool = True
     ) -> list[DeliveryRecord]:
         """Return the newest records first; ``status_class`` 4 selects 4xx and so on.
 
@@ -677,7 +677,7 @@ class RedisStorage(Storage):
             if not ids:
                 break
             start += DELIVERY_PAGE
-            for record in await self._deliveries_many(ids):
+            for record in await self._deliveries_many(ids, with_bodies):
                 if plugin is not None and record.plugin != plugin:
                     continue
                 if status_class is not None and record.status // 100 != status_class:
@@ -685,11 +685,30 @@ class RedisStorage(Storage):
                 found.append(record)
         return found[: max(limit, 0)]
 
-    async def _deliveries_many(self, ids: Sequence[bytes]) -> list[DeliveryRecord]:
+    async def _deliveries_many(
+        self, ids: Sequence[bytes], with_bodies: bool = True
+    ) -> list[DeliveryRecord]:
         async with self._conn().client.pipeline(transaction=False) as pipe:
             for record_id in ids:
-                pipe.hgetall(self._key("delivery", _text(record_id)))
-            found: list[dict[bytes, bytes]] = await pipe.execute()
+                key = self._key("delivery", _text(record_id))
+                if with_bodies:
+                    pipe.hgetall(key)
+                else:
+                    pipe.hmget(key, _FIELDS_WITHOUT_BODY)
+            replies: list[Any] = await pipe.execute()
+        if with_bodies:
+            found: list[dict[bytes, bytes]] = replies
+        else:
+            # HMGET answers None for a field the hash lacks, or for every field
+            # of a record that has expired.
+            found = [
+                {
+                    name.encode(): value
+                    for name, value in zip(_FIELDS_WITHOUT_BODY, values, strict=True)
+                    if value is not None
+                }
+                for values in replies
+            ]
         # Records that expired in Redis are still in the index until pruned.
         return [_delivery(fields) for fields in found if fields]
 
@@ -766,6 +785,12 @@ def _delivery_fields(record: DeliveryRecord) -> dict[EncodableT, EncodableT]:
         else:
             fields[name] = _field_text(value)
     return fields
+
+
+# Hash fields of a delivery record, read for a listing that leaves the bodies out.
+_FIELDS_WITHOUT_BODY = [
+    field.name for field in attrs.fields(DeliveryRecord) if field.name != "body"
+]
 
 
 def _delivery(raw: _Reply) -> DeliveryRecord:

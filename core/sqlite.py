@@ -402,10 +402,12 @@ class SQLiteStorage(Storage):
             await self._log.run(self._bodies.sync)
 
     async def deliveries_list(
-        self, plugin: str | None, status_class: int | None, limit: int
+        self, plugin: str | None, status_class: int | None, limit: int, *, with_bodies: bool = True
     ) -> list[DeliveryRecord]:
         return await self._log.run(
-            lambda: self._batches.select(self._log.db(), plugin, status_class, limit)
+            lambda: self._batches.select(
+                self._log.db(), plugin, status_class, limit, with_bodies=with_bodies
+            )
         )
 
     async def delivery_get(self, record_id: str) -> DeliveryRecord | None:

@@ -137,9 +137,13 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def deliveries_list(
-        self, plugin: str | None, status_class: int | None, limit: int
+        self, plugin: str | None, status_class: int | None, limit: int, *, with_bodies: bool = True
     ) -> list[DeliveryRecord]:
-        """Return the newest records first; ``status_class`` 4 selects 4xx and so on."""
+        """Return the newest records first; ``status_class`` 4 selects 4xx and so on.
+
+        With ``with_bodies=False`` each record's ``body`` is empty, and bodies
+        are not read; ``body_truncated`` keeps its stored value.
+        """
 
     @abc.abstractmethod
     async def delivery_get(self, record_id: str) -> DeliveryRecord | None: ...
@@ -267,7 +271,7 @@ class MemoryStorage(Storage):
             self.deliveries[record.id] = record
 
     async def deliveries_list(
-        self, plugin: str | None, status_class: int | None, limit: int
+        self, plugin: str | None, status_class: int | None, limit: int, *, with_bodies: bool = True
     ) -> list[DeliveryRecord]:
         found = [
             r
@@ -276,6 +280,8 @@ class MemoryStorage(Storage):
             and (status_class is None or r.status // 100 == status_class)
         ]
         found.sort(key=lambda r: r.received_at, reverse=True)
+        if not with_bodies:
+            return [attrs.evolve(r, body=b"") for r in found[:limit]]
         return found[:limit]
 
     async def delivery_get(self, record_id: str) -> DeliveryRecord | None:

@@ -312,6 +312,21 @@ async def test_corrupt_body_reads_as_missing(
     assert "does not match its checksum" in caplog.text
 
 
+async def test_listing_without_bodies_reads_no_segment(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_write([make_record("r1", 1000.0)])
+    [segment] = segment_files(tmp_path)
+    segment.unlink()
+    [record] = await storage.deliveries_list(None, None, 10, with_bodies=False)
+    await storage.close()
+    assert record.id == "r1"
+    assert not record.body_truncated
+    assert "missing from segment" not in caplog.text
+
+
 @pytest.mark.parametrize(
     "dropped", [1, 2], ids=["written-before-verified", "written-before-checksums"]
 )

@@ -500,6 +500,14 @@ async def test_delivery_header_values_read_back_unchanged(storage: Storage, valu
     assert stored.headers == [("X-Note", value)]
 
 
+async def test_deliveries_list_without_bodies_leaves_bodies_out(storage: Storage) -> None:
+    record = make_delivery("r1", T0)
+    record.verified = False
+    await storage.deliveries_write([record])
+    listed = await storage.deliveries_list(None, None, 10, with_bodies=False)
+    assert listed == [attrs.evolve(record, body=b"")]
+
+
 async def test_delivery_get_unknown_is_none(storage: Storage) -> None:
     assert await storage.delivery_get("missing") is None
 

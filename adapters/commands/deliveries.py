@@ -136,10 +136,12 @@ async def _list(
     """Return the matching records and, when none match a plugin, the plugins recently seen."""
     await app.storage.open()
     try:
-        records = await app.storage.deliveries_list(plugin, status_class, limit)
+        records = await app.storage.deliveries_list(plugin, status_class, limit, with_bodies=False)
         known: list[str] = []
         if not records and plugin is not None:
-            recent = await app.storage.deliveries_list(None, None, RECENT_FOR_HINT)
+            recent = await app.storage.deliveries_list(
+                None, None, RECENT_FOR_HINT, with_bodies=False
+            )
             known = sorted({record.plugin for record in recent})
         return records, known
     finally:
