@@ -482,10 +482,19 @@ class WebhookApp:
                 )
             raise ValueError(msg)
         if record.verified is False and not allow_unverified:
+            if record.replay_of:
+                refused = (
+                    f"delivery record {record_id!r} replays {record.replay_of!r}, which did "
+                    "not pass its endpoint's verification"
+                )
+            else:
+                refused = (
+                    f"delivery record {record_id!r} did not pass its endpoint's verification "
+                    f"(answered {record.status})"
+                )
             msg = (
-                f"delivery record {record_id!r} did not pass its endpoint's verification "
-                f"(answered {record.status}), so its sender is unknown; replay it only "
-                "if you trust its body (`deliveries replay --allow-unverified`)"
+                f"{refused}, so its sender is unknown; replay it only if you trust its body: "
+                f"plughook deliveries replay {record_id} --allow-unverified"
             )
             raise ValueError(msg)
         request = WebhookRequest(

@@ -176,7 +176,7 @@ async def test_deliveries_replay_of_refused_delivery_is_error(tmp_path: Path) ->
     listing = await plughook("deliveries", "list", "--config", str(config))
     assert result.returncode == 2
     assert "did not pass its endpoint's verification (answered 503)" in result.stderr
-    assert "--allow-unverified" in result.stderr
+    assert f"plughook deliveries replay {record_id} --allow-unverified" in result.stderr
     assert "replay of" not in listing.stdout
 
 
@@ -195,6 +195,28 @@ async def test_deliveries_replay_of_refused_delivery_runs_when_allowed(tmp_path:
     assert result.returncode == 0, result.stderr
     assert f"replayed {record_id}: status 200" in result.stdout
     assert '"body": "trusted"' in result.stdout
+
+
+async def test_deliveries_show_of_replay_names_original_verification(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path, path="/guarded")
+    await plughook(
+        "deliveries",
+        "replay",
+        record_id,
+        "--allow-unverified",
+        "--config",
+        str(config),
+        *PLUGIN_ARGS,
+    )
+    storage = SQLiteStorage(tmp_path / "data" / "plughook.sqlite3")
+    await storage.open()
+    [replay] = [r for r in await storage.deliveries_list(None, None, 10) if r.replay_of]
+    await storage.close()
+    result = await plughook("deliveries", "show", replay.id, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    expected = f"not passed (replay needs --allow-unverified), in the original delivery {record_id}"
+    assert expected in result.stdout
 
 
 async def test_deliveries_show_says_verification_failed(tmp_path: Path) -> None:

@@ -278,6 +278,23 @@ async def test_replay_of_unverified_record_runs_when_allowed(tmp_path: Path) -> 
     assert [r.verified for r in replays] == [False]
 
 
+async def test_replay_of_unverified_replay_names_original(tmp_path: Path) -> None:
+    body = b'{"trusted": true}'
+    async with signed_client(tmp_path) as client:
+        await client.post(f"{SIGNED_URL}/push", content=body, headers=signed_headers(body, "old"))
+        await client.drain()
+        [original] = await client.app.storage.deliveries_list("signed", None, 10)
+        await client.app.replay(original.id, allow_unverified=True)
+        await client.drain()
+        [replay] = [
+            r
+            for r in await client.app.storage.deliveries_list("signed", None, 10)
+            if r.replay_of == original.id
+        ]
+        with pytest.raises(ValueError, match=f"replays '{original.id}', which did not pass"):
+            await client.app.replay(replay.id)
+
+
 async def test_replay_of_verified_record_keeps_verdict(tmp_path: Path) -> None:
     async with signed_client(tmp_path) as client:
         await client.post(f"{SIGNED_URL}/push", content=b"{}", headers=signed_headers(b"{}"))

@@ -217,6 +217,9 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"error id: {record.error_id} (search the server log for it)")
     if record.verified is not None:
         outcome = "passed" if record.verified else "not passed (replay needs --allow-unverified)"
+        if record.replay_of:
+            # Replays skip verification; the record carries its original's result.
+            outcome += f", in the original delivery {record.replay_of}"
         print(f"verification: {outcome}")
     print("headers:")
     for name, value in record.headers:
