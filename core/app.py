@@ -483,17 +483,17 @@ class WebhookApp:
             raise ValueError(msg)
         if record.verified is False and not allow_unverified:
             if record.replay_of:
-                refused = (
+                rejected = (
                     f"delivery record {record_id!r} replays {record.replay_of!r}, which did "
                     "not pass its endpoint's verification"
                 )
             else:
-                refused = (
+                rejected = (
                     f"delivery record {record_id!r} did not pass its endpoint's verification "
                     f"(answered {record.status})"
                 )
             msg = (
-                f"{refused}, so its sender is unknown; replay it only if you trust its body: "
+                f"{rejected}, so its sender is unknown; replay it only if you trust its body: "
                 f"plughook deliveries replay {record_id} --allow-unverified"
             )
             raise ValueError(msg)
@@ -526,7 +526,7 @@ class WebhookApp:
         dedupe_key = ""
         in_background = False
         if endpoint.verify is not None and not request.replay:
-            # False until the verifier accepts it, also when an earlier check refuses it.
+            # False until the verifier accepts it, also when an earlier check rejects it.
             request.verified = False
         try:
             request.check_declared_length()

@@ -71,7 +71,7 @@ class DeliveryRecord:
     replay_of: str = ""
     # Whether the endpoint's verifier accepted the request: None when nothing
     # was checked (no verifier, a verifier allowing unsigned requests, or a
-    # record from before this field), False when the request was refused
+    # record from before this field), False when the request was rejected
     # before or by the verifier. A replay keeps the value of its original,
     # since replays skip verification.
     verified: bool | None = None

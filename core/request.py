@@ -76,7 +76,7 @@ class WebhookRequest:
         self.replay = False
         self.replay_of = ""
         # True once the endpoint's verifier accepted the request, False while
-        # it has not (or refused it), None when nothing was checked (no
+        # it has not (or rejected it), None when nothing was checked (no
         # verifier, or one that lets unsigned requests through).
         self.verified: bool | None = None
         self._source = body

@@ -166,9 +166,9 @@ async def test_deliveries_replay_records_new_attempt(tmp_path: Path) -> None:
     assert f"replay of {record_id}" in listing.stdout
 
 
-async def test_deliveries_replay_of_refused_delivery_is_error(tmp_path: Path) -> None:
+async def test_deliveries_replay_rejected_is_error(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    # The guarded endpoint's token is not configured, so the request was refused (503).
+    # The guarded endpoint's token is not configured, so the request was rejected (503).
     record_id = await record_echo_delivery(tmp_path, path="/guarded")
     result = await plughook(
         "deliveries", "replay", record_id, "--config", str(config), *PLUGIN_ARGS
@@ -180,7 +180,7 @@ async def test_deliveries_replay_of_refused_delivery_is_error(tmp_path: Path) ->
     assert "replay of" not in listing.stdout
 
 
-async def test_deliveries_replay_of_refused_delivery_runs_when_allowed(tmp_path: Path) -> None:
+async def test_deliveries_replay_unverified_when_allowed(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     record_id = await record_echo_delivery(tmp_path, b"trusted", path="/guarded")
     result = await plughook(
@@ -197,7 +197,7 @@ async def test_deliveries_replay_of_refused_delivery_runs_when_allowed(tmp_path:
     assert '"body": "trusted"' in result.stdout
 
 
-async def test_deliveries_show_of_replay_names_original_verification(tmp_path: Path) -> None:
+async def test_deliveries_show_replay_verification(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     record_id = await record_echo_delivery(tmp_path, path="/guarded")
     await plughook(

@@ -204,7 +204,7 @@ async def test_record_of_verified_request_says_verified(tmp_path: Path) -> None:
     assert calls == ["signed:True"]
 
 
-async def test_record_of_endpoint_without_verifier_has_no_verdict(tmp_path: Path) -> None:
+async def test_record_without_verifier_has_no_verdict(tmp_path: Path) -> None:
     async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
         await client.post(f"{URL}/other", headers={"X-Delivery": "v1"})
         await client.drain()
@@ -212,7 +212,7 @@ async def test_record_of_endpoint_without_verifier_has_no_verdict(tmp_path: Path
     assert record.verified is None
 
 
-async def test_request_let_through_unchecked_has_no_verdict(tmp_path: Path) -> None:
+async def test_unchecked_request_has_no_verdict(tmp_path: Path) -> None:
     async with WebhookTestClient([signed], data_dir=tmp_path) as client:
         response = await client.post(f"{SIGNED_URL}/open", content=b"{}")
         await client.drain()
@@ -222,7 +222,7 @@ async def test_request_let_through_unchecked_has_no_verdict(tmp_path: Path) -> N
     assert record.verified is None
 
 
-async def test_refused_request_is_recorded_unverified(tmp_path: Path) -> None:
+async def test_rejected_request_recorded_unverified(tmp_path: Path) -> None:
     body = b'{"forged": true}'
     async with signed_client(tmp_path) as client:
         response = await client.post(
@@ -235,7 +235,7 @@ async def test_refused_request_is_recorded_unverified(tmp_path: Path) -> None:
     assert calls == []
 
 
-async def test_request_refused_before_verification_is_unverified(tmp_path: Path) -> None:
+async def test_request_rejected_before_verification_unverified(tmp_path: Path) -> None:
     body = b"x" * 100
     async with signed_client(tmp_path) as client:
         response = await client.post(
@@ -247,7 +247,7 @@ async def test_request_refused_before_verification_is_unverified(tmp_path: Path)
     assert record.verified is False
 
 
-async def test_replay_of_unverified_record_is_refused(tmp_path: Path) -> None:
+async def test_replay_of_unverified_record_rejected(tmp_path: Path) -> None:
     body = b'{"forged": true}'
     async with signed_client(tmp_path) as client:
         await client.post(f"{SIGNED_URL}/push", content=body, headers=signed_headers(body, "wrong"))
@@ -260,7 +260,7 @@ async def test_replay_of_unverified_record_is_refused(tmp_path: Path) -> None:
     assert len(records) == 1
 
 
-async def test_replay_of_unverified_record_runs_when_allowed(tmp_path: Path) -> None:
+async def test_unverified_replay_runs_when_allowed(tmp_path: Path) -> None:
     body = b'{"trusted": true}'
     async with signed_client(tmp_path) as client:
         await client.post(f"{SIGNED_URL}/push", content=body, headers=signed_headers(body, "old"))

@@ -203,7 +203,7 @@ async def test_per_chat_interval_is_respected(tmp_path: Path) -> None:
     assert min(gaps) >= interval * 0.5
 
 
-async def test_retry_waits_for_chat_interval_and_logs_that_wait(
+async def test_retry_log_includes_chat_interval(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     interval = 0.5

@@ -500,7 +500,7 @@ async def test_delivery_header_values_read_back_unchanged(storage: Storage, valu
     assert stored.headers == [("X-Note", value)]
 
 
-async def test_deliveries_list_without_bodies_leaves_bodies_out(storage: Storage) -> None:
+async def test_deliveries_list_without_bodies(storage: Storage) -> None:
     record = make_delivery("r1", T0)
     record.verified = False
     await storage.deliveries_write([record])
