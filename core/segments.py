@@ -25,10 +25,19 @@ loss may therefore lose the bodies of about the last second of deliveries
 while their rows survive (SQLite's ``synchronous=NORMAL`` gives the rows the
 same kind of guarantee). Each row keeps the CRC-32 of its body, so a body
 lost or torn that way reads as missing instead of as wrong bytes.
+
+After each sync the whole pages of synced bodies are dropped from the page
+cache (``posix_fadvise`` ``DONTNEED``, where the platform has it): bodies
+are rarely read again, and a reader gets them from the disk. Under sustained
+load on the benchmark VM, appending to a page cache that kept growing cost
+about 7 µs per 2.3 KB body once it had grown by about 900 MB, against 1.4–2.8
+µs with the pages dropped, where new pages reuse the freed ones.
 """
 
 from __future__ import annotations
 
+import logging
+import mmap
 import os
 import secrets
 import time
@@ -37,6 +46,8 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 __all__ = ["SEGMENT_BYTES", "SEGMENT_SECONDS", "STALE_SECONDS", "SYNC_SECONDS", "BodySegments"]
+
+logger = logging.getLogger("plughook.segments")
 
 # A writer starts a new segment when its current one is this old or this large.
 SEGMENT_SECONDS = 600.0
@@ -48,6 +59,8 @@ SYNC_SECONDS = 1.0
 SUFFIX = ".seg"
 # fdatasync skips the metadata flush that fsync adds; not every platform has it.
 _sync = getattr(os, "fdatasync", os.fsync)
+# Linux and most Unix systems have posix_fadvise; macOS and Windows do not.
+_CAN_DROP_PAGES = hasattr(os, "posix_fadvise")
 
 
 class BodySegments:
@@ -65,6 +78,9 @@ class BodySegments:
         self._fd: int | None = None
         self._name = ""
         self._size = 0
+        # Bytes of the current segment whose pages were dropped from the cache.
+        self._dropped = 0
+        self._drop_pages = _CAN_DROP_PAGES
         self._opened_at = 0.0
         self._unsynced = False
         self._synced_at = clock()
@@ -89,6 +105,7 @@ class BodySegments:
                 self._unsynced = False
                 self.close()
                 raise
+            self._drop_synced_pages(self._fd)
         self._unsynced = False
         self._synced_at = self._clock()
 
@@ -159,6 +176,7 @@ class BodySegments:
             try:
                 if self._unsynced:
                     _sync(fd)
+                    self._drop_synced_pages(fd)
             finally:
                 self._fd = None
                 self._name = ""
@@ -180,7 +198,31 @@ class BodySegments:
         self._fd = os.open(self.folder / name, flags, 0o600)
         self._name = name
         self._size = 0
+        self._dropped = 0
         self._opened_at = now
+
+    def _drop_synced_pages(self, fd: int) -> None:
+        """Drop the whole pages synced since the last drop from the page cache.
+
+        The last page, partly filled, stays: the next append writes into it.
+        """
+        end = self._size - self._size % mmap.PAGESIZE
+        if not self._drop_pages or end <= self._dropped:
+            return
+        try:
+            os.posix_fadvise(fd, self._dropped, end - self._dropped, os.POSIX_FADV_DONTNEED)
+        except OSError as exc:
+            # Only a hint: the pages stay cached and nothing is lost, so this
+            # writer stops trying after one warning.
+            self._drop_pages = False
+            logger.warning(
+                "dropping synced delivery bodies of segment %s from the page cache failed, "
+                "so they stay cached: %s",
+                self._name,
+                exc,
+            )
+            return
+        self._dropped = end
 
     def _write(self, data: bytes) -> None:
         assert self._fd is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import sqlite3
 import time
@@ -243,6 +244,76 @@ def syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     synced: list[int] = []
     monkeypatch.setattr(segments_module, "_sync", synced.append)
     return synced
+
+
+@pytest.fixture
+def drops(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Record the (offset, length) ranges that segments drop from the page cache."""
+    dropped: list[tuple[int, int]] = []
+
+    def fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        assert advice == os.POSIX_FADV_DONTNEED
+        dropped.append((offset, length))
+
+    monkeypatch.setattr(os, "posix_fadvise", fadvise)
+    return dropped
+
+
+def test_sync_drops_whole_synced_pages(tmp_path: Path, drops: list[tuple[int, int]]) -> None:
+    page = mmap.PAGESIZE
+    segments = BodySegments(tmp_path)
+    segments.append([b"a" * (2 * page + 100)])
+    segments.sync()
+    segments.append([b"b" * page])
+    segments.sync()
+    segments.close()
+    assert drops == [(0, 2 * page), (2 * page, page)]
+
+
+def test_sync_keeps_partial_first_page(tmp_path: Path, drops: list[tuple[int, int]]) -> None:
+    segments = BodySegments(tmp_path)
+    segments.append([b"short body"])
+    segments.sync()
+    segments.close()
+    assert drops == []
+
+
+def test_close_drops_synced_pages(tmp_path: Path, drops: list[tuple[int, int]]) -> None:
+    segments = BodySegments(tmp_path)
+    segments.append([b"c" * mmap.PAGESIZE])
+    segments.close()
+    assert drops == [(0, mmap.PAGESIZE)]
+
+
+def test_body_reads_back_after_pages_dropped(tmp_path: Path) -> None:
+    segments = BodySegments(tmp_path)
+    body = os.urandom(3 * mmap.PAGESIZE)
+    [(name, offset)] = segments.append([body])
+    segments.sync()
+    assert segments.read(name, offset, len(body)) == body
+
+
+def test_failed_page_drop_keeps_segment_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[int] = []
+
+    def fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        calls.append(offset)
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "posix_fadvise", fadvise)
+    segments = BodySegments(tmp_path)
+    first = os.urandom(mmap.PAGESIZE)
+    [(name, offset)] = segments.append([first])
+    segments.sync()
+    [(later_name, later_offset)] = segments.append([b"a" * mmap.PAGESIZE])
+    segments.close()
+    assert segments.read(name, offset, len(first)) == first
+    assert later_name == name
+    assert segments.read(later_name, later_offset, 5) == b"aaaaa"
+    assert calls == [0]
+    assert caplog.text.count("from the page cache failed") == 1
 
 
 def test_append_leaves_the_sync_for_later(tmp_path: Path, syncs: list[int]) -> None:
