@@ -30,7 +30,7 @@ After each sync the whole pages of synced bodies are dropped from the page
 cache (``posix_fadvise`` ``DONTNEED``, where the platform has it): bodies
 are rarely read again, and a reader gets them from the disk. Under sustained
 load on the benchmark VM, appending to a page cache that kept growing cost
-about 7 µs per 2.3 KB body once it had grown by about 900 MB, against 1.4–2.8
+about 7 µs per 2.3 KB body once it had grown by about 900 MB, against 1.3–2.8
 µs with the pages dropped, where new pages reuse the freed ones.
 """
 
