@@ -458,6 +458,15 @@ def test_delivery_table_columns_line_up() -> None:
     assert short.index("12.2 ms") + len("12.2 ms") == header.index("TIME") + len("TIME")
 
 
+def test_delivery_table_shows_verification() -> None:
+    verified, rejected, unchecked = (listed(f"ab-r{n}", "/a", "d") for n in (1, 2, 3))
+    verified.verified = True
+    rejected.verified = False
+    header, *lines = format_table([verified, rejected, unchecked])
+    column = header.index("VERIFIED")
+    assert [line[column : column + 3].strip() for line in lines] == ["yes", "no", "-"]
+
+
 def queued(message_id: str, chat_key: str, text: str, error: str = "") -> OutboxMessage:
     message = OutboxMessage(message_id, chat_key, text, 1_700_000_000.0, state="dead")
     message.attempts = 3
@@ -477,3 +486,14 @@ def test_outbox_table_columns_line_up() -> None:
     assert first.index("line one ⏎ line two") == header.index("TEXT")
     assert second.index("short") == header.index("TEXT")
     assert error == "    last error: HTTP 500"
+
+
+def test_outbox_table_shows_next_attempt_of_pending() -> None:
+    pending = queued("m-1", "ops-a", "retrying")
+    pending.state = "pending"
+    pending.next_attempt_at = 1_700_000_090.0
+    header, pending_line, dead_line = format_messages([pending, queued("m-2", "ops-b", "dead")])
+    column = header.index("NEXT ATTEMPT")
+    due = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1_700_000_090.0))
+    assert pending_line[column:].startswith(due)
+    assert dead_line[column:].startswith("- ")

@@ -105,7 +105,8 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         "verification and duplicate detection, and record it as a new attempt. Chat "
         "messages it sends are queued in the outbox for the running server to deliver. "
         "A delivery that did not pass its endpoint's verification is replayed only with "
-        "--allow-unverified.",
+        "--allow-unverified. Exit status: 0 when the handler answered below 500, 1 for a "
+        "5xx, 2 when the record cannot be replayed (not found, body cut, not verified).",
     )
     replay.add_argument("record_id", metavar="ID", help="record id from `deliveries list`")
     replay.add_argument(
@@ -168,7 +169,18 @@ def _nothing_found(plugin: str | None, status: str | None, known: list[str]) -> 
     return line
 
 
-_COLUMNS = ("RECORD ID", "RECEIVED", "STATUS", "METHOD", "TIME", "ENDPOINT", "DELIVERY ID")
+_COLUMNS = (
+    "RECORD ID",
+    "RECEIVED",
+    "STATUS",
+    "VERIFIED",
+    "METHOD",
+    "TIME",
+    "ENDPOINT",
+    "DELIVERY ID",
+)
+# VERIFIED: whether the endpoint's verifier accepted the request, "-" when nothing was checked.
+_VERDICTS = {True: "yes", False: "no", None: "-"}
 
 
 def _cells(record: DeliveryRecord) -> list[str]:
@@ -179,6 +191,7 @@ def _cells(record: DeliveryRecord) -> list[str]:
         record.id,
         received,
         str(record.status),
+        _VERDICTS[record.verified],
         record.method,
         f"{record.duration_ms:.1f} ms",
         f"{record.plugin}{record.path}",

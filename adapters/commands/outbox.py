@@ -93,19 +93,32 @@ def format_messages(messages: list[OutboxMessage]) -> list[str]:
     """Return a header and a line per message, with a message's last error on a line below it.
 
     The ATTEMPTS column also counts the possible duplicates: attempts that may
-    have reached the chat already.
+    have reached the chat already. NEXT ATTEMPT is "-" for a dead message.
     """
-    rows = [["MESSAGE ID", "STATE", local_time_heading("CREATED"), "CHAT", "ATTEMPTS", "TEXT"]]
+    rows = [
+        [
+            "MESSAGE ID",
+            "STATE",
+            local_time_heading("CREATED"),
+            "CHAT",
+            "ATTEMPTS",
+            local_time_heading("NEXT ATTEMPT"),
+            "TEXT",
+        ]
+    ]
     errors: list[str] = [""]
     for message in messages:
-        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.created_at))
+        created = _local_time(message.created_at)
+        next_attempt = _local_time(message.next_attempt_at) if message.state == "pending" else "-"
         text = message.text.replace("\n", " ⏎ ")
         if len(text) > SHOWN_TEXT_LIMIT:
             text = text[: SHOWN_TEXT_LIMIT - 1] + "…"
         attempts = str(message.attempts)
         if message.possible_duplicates:
             attempts += f" (possible duplicates {message.possible_duplicates})"
-        rows.append([message.id, message.state, created, message.chat_key, attempts, text])
+        rows.append(
+            [message.id, message.state, created, message.chat_key, attempts, next_attempt, text]
+        )
         errors.append(f"    last error: {message.last_error}" if message.last_error else "")
     lines = []
     for line, error in zip(align_columns(rows), errors, strict=True):
@@ -113,6 +126,10 @@ def format_messages(messages: list[OutboxMessage]) -> list[str]:
         if error:
             lines.append(error)
     return lines
+
+
+def _local_time(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
 def run_list(args: argparse.Namespace) -> int:
