@@ -231,7 +231,7 @@ def run_show(args: argparse.Namespace) -> int:
     if record.verified is not None:
         outcome = "passed" if record.verified else "not passed (replay needs --allow-unverified)"
         if record.replay_of:
-            # Replays skip verification; the record carries its original's result.
+            # Replays skip verification, so the record carries its original's result.
             outcome += f", in the original delivery {record.replay_of}"
         print(f"verification: {outcome}")
     print("headers:")
