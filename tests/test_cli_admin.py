@@ -497,3 +497,14 @@ def test_outbox_table_shows_next_attempt_of_pending() -> None:
     due = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1_700_000_090.0))
     assert pending_line[column:].startswith(due)
     assert dead_line[column:].startswith("- ")
+
+
+def test_outbox_table_shows_message_waiting_in_chat() -> None:
+    first, second = queued("m-1", "ops-a", "first"), queued("m-2", "ops-a", "second")
+    for seq, message in enumerate((first, second), start=1):
+        message.state = "pending"
+        message.seq = seq
+    header, second_line, first_line = format_messages([second, first])
+    column = header.index("NEXT ATTEMPT")
+    assert second_line[column:].startswith("after an earlier message")
+    assert first_line[column:][:4].isdigit()

@@ -93,8 +93,14 @@ def format_messages(messages: list[OutboxMessage]) -> list[str]:
     """Return a header and a line per message, with a message's last error on a line below it.
 
     The ATTEMPTS column also counts the possible duplicates: attempts that may
-    have reached the chat already. NEXT ATTEMPT is "-" for a dead message.
+    have reached the chat already. NEXT ATTEMPT is "-" for a dead message,
+    and names no time for a pending message that waits for an earlier listed
+    message of its chat, because a chat's messages are sent in order.
     """
+    heads: dict[str, int] = {}
+    for message in messages:
+        if message.state == "pending":
+            heads[message.chat_key] = min(heads.get(message.chat_key, message.seq), message.seq)
     rows = [
         [
             "MESSAGE ID",
@@ -109,7 +115,12 @@ def format_messages(messages: list[OutboxMessage]) -> list[str]:
     errors: list[str] = [""]
     for message in messages:
         created = _local_time(message.created_at)
-        next_attempt = _local_time(message.next_attempt_at) if message.state == "pending" else "-"
+        if message.state != "pending":
+            next_attempt = "-"
+        elif message.seq > heads[message.chat_key]:
+            next_attempt = "after an earlier message"
+        else:
+            next_attempt = _local_time(message.next_attempt_at)
         text = message.text.replace("\n", " ⏎ ")
         if len(text) > SHOWN_TEXT_LIMIT:
             text = text[: SHOWN_TEXT_LIMIT - 1] + "…"
