@@ -166,6 +166,18 @@ async def test_deliveries_replay_records_new_attempt(tmp_path: Path) -> None:
     assert f"replay of {record_id}" in listing.stdout
 
 
+async def replay_unverified(config: Path, record_id: str) -> subprocess.CompletedProcess[str]:
+    return await plughook(
+        "deliveries",
+        "replay",
+        record_id,
+        "--allow-unverified",
+        "--config",
+        str(config),
+        *PLUGIN_ARGS,
+    )
+
+
 async def test_deliveries_replay_rejected_is_error(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     # The guarded endpoint's token is not configured, so the request was rejected (503).
@@ -183,15 +195,7 @@ async def test_deliveries_replay_rejected_is_error(tmp_path: Path) -> None:
 async def test_deliveries_replay_unverified_when_allowed(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     record_id = await record_echo_delivery(tmp_path, b"trusted", path="/guarded")
-    result = await plughook(
-        "deliveries",
-        "replay",
-        record_id,
-        "--allow-unverified",
-        "--config",
-        str(config),
-        *PLUGIN_ARGS,
-    )
+    result = await replay_unverified(config, record_id)
     assert result.returncode == 0, result.stderr
     assert f"replayed {record_id}: status 200" in result.stdout
     assert '"body": "trusted"' in result.stdout
@@ -200,15 +204,7 @@ async def test_deliveries_replay_unverified_when_allowed(tmp_path: Path) -> None
 async def test_deliveries_show_replay_verification(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     record_id = await record_echo_delivery(tmp_path, path="/guarded")
-    await plughook(
-        "deliveries",
-        "replay",
-        record_id,
-        "--allow-unverified",
-        "--config",
-        str(config),
-        *PLUGIN_ARGS,
-    )
+    await replay_unverified(config, record_id)
     storage = SQLiteStorage(tmp_path / "data" / "plughook.sqlite3")
     await storage.open()
     [replay] = [r for r in await storage.deliveries_list(None, None, 10) if r.replay_of]

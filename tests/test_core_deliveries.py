@@ -12,6 +12,7 @@ import pytest
 
 from core import Plugin, Settings, WebhookRequest, signatures
 from core.config import setting
+from core.records import DeliveryRecord
 from core.settings import DeliverySettings
 from core.testing import WebhookTestClient
 
@@ -189,6 +190,20 @@ def signed_headers(body: bytes, secret: str = SIGNED_SECRET) -> dict[str, str]:
     return {"X-Hub-Signature-256": f"sha256={digest}"}
 
 
+async def post_rejected(client: WebhookTestClient, body: bytes) -> DeliveryRecord:
+    """Post ``body`` signed with the wrong secret; return its delivery record."""
+    await client.post(f"{SIGNED_URL}/push", content=body, headers=signed_headers(body, "wrong"))
+    await client.drain()
+    [record] = await client.app.storage.deliveries_list("signed", None, 10)
+    return record
+
+
+async def replays_of(client: WebhookTestClient, record_id: str) -> list[DeliveryRecord]:
+    await client.drain()
+    records = await client.app.storage.deliveries_list("signed", None, 10)
+    return [r for r in records if r.replay_of == record_id]
+
+
 def signed_client(tmp_path: Path) -> WebhookTestClient:
     return WebhookTestClient(
         [signed], {"signed": {"WEBHOOK_SECRET": SIGNED_SECRET}}, data_dir=tmp_path
@@ -223,14 +238,9 @@ async def test_unchecked_request_has_no_verdict(tmp_path: Path) -> None:
 
 
 async def test_rejected_request_recorded_unverified(tmp_path: Path) -> None:
-    body = b'{"forged": true}'
     async with signed_client(tmp_path) as client:
-        response = await client.post(
-            f"{SIGNED_URL}/push", content=body, headers=signed_headers(body, "wrong")
-        )
-        await client.drain()
-        [record] = await client.app.storage.deliveries_list("signed", None, 10)
-    assert response.status_code == 401
+        record = await post_rejected(client, b'{"forged": true}')
+    assert record.status == 401
     assert record.verified is False
     assert calls == []
 
@@ -250,9 +260,7 @@ async def test_request_rejected_before_verification_unverified(tmp_path: Path) -
 async def test_replay_of_unverified_record_rejected(tmp_path: Path) -> None:
     body = b'{"forged": true}'
     async with signed_client(tmp_path) as client:
-        await client.post(f"{SIGNED_URL}/push", content=body, headers=signed_headers(body, "wrong"))
-        await client.drain()
-        [record] = await client.app.storage.deliveries_list("signed", None, 10)
+        record = await post_rejected(client, body)
         with pytest.raises(ValueError, match="did not pass its endpoint's verification"):
             await client.app.replay(record.id)
         records = await client.app.storage.deliveries_list("signed", None, 10)
@@ -263,16 +271,9 @@ async def test_replay_of_unverified_record_rejected(tmp_path: Path) -> None:
 async def test_unverified_replay_runs_when_allowed(tmp_path: Path) -> None:
     body = b'{"trusted": true}'
     async with signed_client(tmp_path) as client:
-        await client.post(f"{SIGNED_URL}/push", content=body, headers=signed_headers(body, "old"))
-        await client.drain()
-        [record] = await client.app.storage.deliveries_list("signed", None, 10)
+        record = await post_rejected(client, body)
         _, response = await client.app.replay(record.id, allow_unverified=True)
-        await client.drain()
-        replays = [
-            r
-            for r in await client.app.storage.deliveries_list("signed", None, 10)
-            if r.replay_of == record.id
-        ]
+        replays = await replays_of(client, record.id)
     assert response.status == 200
     assert calls == ["signed:False"]
     assert [r.verified for r in replays] == [False]
@@ -281,16 +282,9 @@ async def test_unverified_replay_runs_when_allowed(tmp_path: Path) -> None:
 async def test_replay_of_unverified_replay_names_original(tmp_path: Path) -> None:
     body = b'{"trusted": true}'
     async with signed_client(tmp_path) as client:
-        await client.post(f"{SIGNED_URL}/push", content=body, headers=signed_headers(body, "old"))
-        await client.drain()
-        [original] = await client.app.storage.deliveries_list("signed", None, 10)
+        original = await post_rejected(client, body)
         await client.app.replay(original.id, allow_unverified=True)
-        await client.drain()
-        [replay] = [
-            r
-            for r in await client.app.storage.deliveries_list("signed", None, 10)
-            if r.replay_of == original.id
-        ]
+        [replay] = await replays_of(client, original.id)
         with pytest.raises(ValueError, match=f"replays '{original.id}', which did not pass"):
             await client.app.replay(replay.id)
 
@@ -301,12 +295,7 @@ async def test_replay_of_verified_record_keeps_verdict(tmp_path: Path) -> None:
         await client.drain()
         [record] = await client.app.storage.deliveries_list("signed", None, 10)
         _, response = await client.app.replay(record.id)
-        await client.drain()
-        replays = [
-            r
-            for r in await client.app.storage.deliveries_list("signed", None, 10)
-            if r.replay_of == record.id
-        ]
+        replays = await replays_of(client, record.id)
     assert response.status == 200
     assert [r.verified for r in replays] == [True]
 
