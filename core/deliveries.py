@@ -44,6 +44,8 @@ REDACTED_HEADERS = frozenset(
 REDACTED_VALUE = "[redacted]"
 # Retention is enforced this often.
 RETENTION_INTERVAL = 600.0
+# Distinct header names remembered by DeliveryLog before the cache starts over.
+HEADER_NAME_CACHE = 1024
 
 
 class DeliveryLog:
@@ -56,6 +58,11 @@ class DeliveryLog:
         # Record ids: unique per instance by prefix, cheaper than a UUID per request.
         self._prefix = app.instance_id
         self._counter = itertools.count(1)
+        # Header name as received -> (the name as a plain str, whether its value
+        # is redacted). The log's JSON encoder converts each aiohttp name (a
+        # multidict.istr) through a Python call. Senders repeat the same few
+        # names, so the conversion and the redaction check are done once each.
+        self._header_names: dict[str, tuple[str, bool]] = {}
 
     def record(
         self,
@@ -68,11 +75,14 @@ class DeliveryLog:
     ) -> DeliveryRecord:
         """Queue the record of one handled request without waiting for the disk."""
         settings = self._app.settings.deliveries
-        redacted = self._redacted
-        headers = [
-            (name, REDACTED_VALUE if name.lower() in redacted else value)
-            for name, value in request.headers.items()
-        ]
+        names = self._header_names
+        headers = []
+        for name, value in request.headers.items():
+            known = names.get(name)
+            if known is None:
+                known = self._header_name(name)
+            plain, redact = known
+            headers.append((plain, REDACTED_VALUE if redact else value))
         cached = request.cached_body
         body = cached or b""
         # A body the handler streamed (a form upload) was never held whole, so
@@ -103,6 +113,16 @@ class DeliveryLog:
         )
         self._app.writer.add_delivery(record)
         return record
+
+    def _header_name(self, name: str) -> tuple[str, bool]:
+        """Return ``name`` as a plain str and whether its value is redacted, and cache both."""
+        names = self._header_names
+        if len(names) >= HEADER_NAME_CACHE:
+            # Senders can make up names, so the cache is bounded.
+            names.clear()
+        known = (str(name), name.lower() in self._redacted)
+        names[name] = known
+        return known
 
     async def claim(self, key: str, request: WebhookRequest) -> WebhookResponse | None:
         """Claim a delivery id; return the response for a duplicate, or None to process it."""

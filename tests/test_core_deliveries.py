@@ -9,8 +9,10 @@ from typing import Any
 
 import anyio
 import pytest
+from multidict import CIMultiDict, istr
 
 from core import Plugin, Settings, WebhookRequest, signatures
+from core import deliveries as deliveries_module
 from core.config import setting
 from core.records import DeliveryRecord
 from core.settings import DeliverySettings
@@ -144,6 +146,35 @@ async def test_concurrent_duplicates_call_handler_once(tmp_path: Path) -> None:
             gate.set()
     assert calls == ["gated:same"]
     assert sorted(answers) == [200, 409, 409, 409, 409]
+
+
+async def test_record_redacts_signature_and_keeps_plain_names(tmp_path: Path) -> None:
+    headers = CIMultiDict([(istr("X-Hub-Signature-256"), "sha256=abc"), (istr("X-Delivery"), "h1")])
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        request = WebhookRequest("POST", "dedupe", "/other", headers=headers, body=b"{}")
+        await client.app.handle(request)
+        await client.drain()
+        [record] = await client.app.storage.deliveries_list("dedupe", None, 10)
+    assert ("X-Hub-Signature-256", "[redacted]") in record.headers
+    assert ("X-Delivery", "h1") in record.headers
+    assert {type(name) for name, _ in record.headers} == {str}
+
+
+async def test_header_name_cache_starts_over_when_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deliveries_module, "HEADER_NAME_CACHE", 3)
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        for index in range(5):
+            await client.post(
+                f"{URL}/other",
+                headers={f"X-Made-Up-{index}": "1", "Authorization": "Bearer secret-token"},
+            )
+        await client.drain()
+        records = await client.app.storage.deliveries_list("dedupe", None, 10)
+        cached = len(client.app.deliveries._header_names)
+    assert cached <= 3
+    assert all(("Authorization", "[redacted]") in r.headers for r in records)
 
 
 async def test_replay_runs_recorded_request(tmp_path: Path) -> None:
