@@ -110,6 +110,7 @@ class DeliveryLog:
             error_id,
             replay_of,
             request.verified,
+            request._duplicate,
         )
         self._app.writer.add_delivery(record)
         return record
@@ -134,6 +135,7 @@ class DeliveryLog:
             return None
         if result == "duplicate":
             logger.info("delivery %s is a duplicate; handler not called", request.delivery_id)
+            request._duplicate = True
             return json_response({"status": "duplicate"})
         logger.info("delivery %s is already being processed", request.delivery_id)
         return json_response(

@@ -8,9 +8,10 @@ array, the record ids as a JSON array that ``get`` searches, and the names of
 the segments that contain their bodies. Writing a record costs about 1 µs.
 
 Each record is a JSON array of the fields of ``DeliveryRecord`` without the
-body and ``verified``, followed by the body's segment, offset, length and
-CRC-32, and then ``verified`` (``_FIELDS``). Records written before checksums
-end at the length, those written before ``verified`` at the CRC-32. A
+body, ``verified`` and ``duplicate``, followed by the body's segment, offset,
+length and CRC-32, and then ``verified`` and ``duplicate`` (``_FIELDS``).
+Older records end earlier: before checksums at the length, before
+``verified`` at the CRC-32, before ``duplicate`` at ``verified``. A
 batch row also keeps the oldest and newest ``received_at`` of its records,
 so listing and pruning decode only the batches they need.
 
@@ -63,6 +64,7 @@ _FIELDS = (
     "body_length",
     "body_crc",
     "verified",
+    "duplicate",
 )
 _ID, _RECEIVED, _PLUGIN, _STATUS, _SEGMENT = 0, 2, 3, 9, 13
 # Records per row when a log of one row per delivery is converted.
@@ -126,6 +128,7 @@ class BatchedLog:
                 len(r.body),
                 zlib.crc32(r.body),
                 r.verified,
+                r.duplicate,
             )
             for r, (segment, offset) in zip(records, places, strict=True)
         ]
@@ -261,7 +264,7 @@ class BatchedLog:
                     length, crc = len(body), zlib.crc32(body)
                 headers = [tuple(pair) for pair in json.loads(row[6])]
                 encoded.append([*row[:6], headers, row[7], bool(row[9]), *row[10:14]])
-                encoded[-1] += [segment, offset, length, crc, None]
+                encoded[-1] += [segment, offset, length, crc, None, False]
             for start in range(0, len(encoded), _CONVERTED_BATCH):
                 chunk = encoded[start : start + _CONVERTED_BATCH]
                 self._insert(db, chunk, sorted({r[_SEGMENT] for r in chunk if r[_SEGMENT]}))
@@ -295,14 +298,15 @@ class BatchedLog:
         """Build a record, reading its body from its segment unless ``read_body`` is false."""
         missing = len(_FIELDS) - len(encoded)
         if missing > 0:
-            # Records written before checksums end without the CRC field and
-            # ``verified``, those written before ``verified`` without it.
+            # Older records lack the trailing fields: the CRC, ``verified`` and
+            # ``duplicate``, or the last one or two of them.
             encoded = [*encoded, *[None] * missing]
         fields = dict(zip(_FIELDS, encoded, strict=True))
         segment = fields.pop("body_segment")
         offset = fields.pop("body_offset")
         length = fields.pop("body_length")
         crc = fields.pop("body_crc")
+        fields["duplicate"] = bool(fields["duplicate"])
         fields["headers"] = [tuple(pair) for pair in fields["headers"]]
         body = b""
         if segment and read_body:

@@ -776,7 +776,7 @@ def _delivery_fields(record: DeliveryRecord) -> dict[EncodableT, EncodableT]:
             # ASCII escapes keep the lone surrogates of header bytes that are
             # not UTF-8, which Redis could not take as text.
             fields[name] = json.dumps(value)
-        elif name == "body_truncated":
+        elif name in ("body_truncated", "duplicate"):
             fields[name] = "1" if value else "0"
         elif name == "verified":
             # Left out when None, as in records written before the field existed.
@@ -803,4 +803,6 @@ def _delivery(raw: _Reply) -> DeliveryRecord:
     fields["body_truncated"] = fields["body_truncated"] == "1"
     if "verified" in fields:
         fields["verified"] = fields["verified"] == "1"
+    # Records written before the field existed have none: not a duplicate.
+    fields["duplicate"] = fields.get("duplicate") == "1"
     return _converter.structure(fields, DeliveryRecord)

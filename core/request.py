@@ -32,6 +32,7 @@ class WebhookRequest:
     __slots__ = (
         "_body",
         "_consumed",
+        "_duplicate",
         "_form",
         "_json",
         "_query",
@@ -79,6 +80,8 @@ class WebhookRequest:
         # it has not (or rejected it), None when nothing was checked (no
         # verifier, or one that lets unsigned requests through).
         self.verified: bool | None = None
+        # Set by duplicate detection for the delivery log.
+        self._duplicate = False
         self._source = body
         self._body: bytes | None = body if isinstance(body, bytes) else None
         self._consumed = False

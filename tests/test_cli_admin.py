@@ -454,6 +454,13 @@ def test_delivery_table_columns_line_up() -> None:
     assert short.index("12.2 ms") + len("12.2 ms") == header.index("TIME") + len("TIME")
 
 
+def test_delivery_table_marks_duplicate() -> None:
+    duplicate = listed("ab-r1", "/a", "d")
+    duplicate.duplicate = True
+    header, line = format_table([duplicate])
+    assert line[header.index("STATUS") :].startswith("200 (duplicate)")
+
+
 def test_delivery_table_shows_verification() -> None:
     verified, rejected, unchecked = (listed(f"ab-r{n}", "/a", "d") for n in (1, 2, 3))
     verified.verified = True

@@ -148,6 +148,17 @@ async def test_concurrent_duplicates_call_handler_once(tmp_path: Path) -> None:
     assert sorted(answers) == [200, 409, 409, 409, 409]
 
 
+async def test_duplicate_delivery_is_marked_in_log(tmp_path: Path) -> None:
+    async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
+        await client.post(f"{URL}/once", headers={"X-Delivery": "twice"}, content=b"{}")
+        await client.post(f"{URL}/once", headers={"X-Delivery": "twice"}, content=b"{}")
+        await client.drain()
+        records = await client.app.storage.deliveries_list("dedupe", None, 10)
+    assert sorted(r.duplicate for r in records) == [False, True]
+    assert [r.status for r in records] == [200, 200]
+    assert calls == ["twice"]
+
+
 async def test_record_redacts_signature_and_keeps_plain_names(tmp_path: Path) -> None:
     headers = CIMultiDict([(istr("X-Hub-Signature-256"), "sha256=abc"), (istr("X-Delivery"), "h1")])
     async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:

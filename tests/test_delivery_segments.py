@@ -399,16 +399,22 @@ async def test_listing_without_bodies_reads_no_segment(
 
 
 @pytest.mark.parametrize(
-    "dropped", [1, 2], ids=["written-before-verified", "written-before-checksums"]
+    ("dropped", "verified"),
+    [(1, True), (2, None), (3, None)],
+    ids=["written-before-duplicate", "written-before-verified", "written-before-checksums"],
 )
-async def test_record_of_older_format_reads_back(tmp_path: Path, dropped: int) -> None:
+async def test_record_of_older_format_reads_back(
+    tmp_path: Path, dropped: int, verified: bool | None
+) -> None:
     storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
     await storage.open()
     written = make_record("r1", 1000.0)
     written.verified = True
+    written.duplicate = True
     await storage.deliveries_write([written])
     await storage.close()
-    # Drop the trailing fields that older batches lack: ``verified``, then the checksum.
+    # Drop the trailing fields that older batches lack: ``duplicate``,
+    # ``verified``, then the checksum.
     with sqlite3.connect(tmp_path / "plughook-deliveries.sqlite3") as db:
         [(records,)] = db.execute("SELECT records FROM delivery_batches").fetchall()
         shortened = [record[:-dropped] for record in json.loads(records)]
@@ -419,7 +425,8 @@ async def test_record_of_older_format_reads_back(tmp_path: Path, dropped: int) -
     await reopened.close()
     assert record is not None
     assert record.body == BODY
-    assert record.verified is None
+    assert record.verified is verified
+    assert record.duplicate is False
 
 
 def test_segment_offsets_follow_each_other(tmp_path: Path) -> None:

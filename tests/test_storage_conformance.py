@@ -17,6 +17,7 @@ import attrs
 import pytest
 
 from core import Plugin, Settings, WebhookRequest, message
+from core import redis as redis_module
 from core.records import DeliveryRecord, OutboxMessage, TaskRecord
 from core.redis import RedisStorage
 from core.settings import StorageSettings
@@ -472,8 +473,26 @@ async def test_delivery_get_returns_written_record(storage: Storage) -> None:
     record.error_id = "e-1"
     record.replay_of = "r0"
     record.verified = True
+    record.duplicate = True
     await storage.deliveries_write([record])
     assert await storage.delivery_get("r1") == record
+
+
+def test_redis_record_written_before_new_fields_reads_back() -> None:
+    record = make_delivery("r1", T0)
+    fields = {
+        str(name): value
+        for name, value in redis_module._delivery_fields(record).items()
+        if name not in ("verified", "duplicate")
+    }
+    raw = {
+        name.encode(): value if isinstance(value, bytes) else str(value).encode()
+        for name, value in fields.items()
+    }
+    read = redis_module._delivery(raw)
+    assert read.verified is None
+    assert read.duplicate is False
+    assert read == record
 
 
 @pytest.mark.parametrize("verified", [True, False, None])

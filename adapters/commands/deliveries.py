@@ -190,7 +190,7 @@ def _cells(record: DeliveryRecord) -> list[str]:
     return [
         record.id,
         received,
-        str(record.status),
+        f"{record.status} (duplicate)" if record.duplicate else str(record.status),
         _VERDICTS[record.verified],
         record.method,
         f"{record.duration_ms:.1f} ms",
@@ -228,6 +228,8 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"query: {record.query}")
     if record.error_id:
         print(f"error id: {record.error_id} (search the server log for it)")
+    if record.duplicate:
+        print("duplicate: an earlier delivery had the same id, so the handler did not run")
     if record.verified is not None:
         outcome = "passed" if record.verified else "not passed (replay needs --allow-unverified)"
         if record.replay_of:
