@@ -282,6 +282,22 @@ async def test_outbox_retry_unknown_id_is_error(tmp_path: Path) -> None:
     assert "no dead message 'missing'" in result.stderr
 
 
+async def test_outbox_retry_takes_id_prefix(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    first = OutboxMessage("0a1b2c3d4e5f60718293", "console-ops", "one", 1.0, state="dead")
+    second = OutboxMessage("0a1b9999999999999999", "console-ops", "two", 2.0, state="dead")
+    await add_messages(tmp_path, first, second)
+    common = ("--config", str(config), *PLUGIN_ARGS)
+    ambiguous = await plughook("outbox", "retry", "0a1b", *common)
+    retried = await plughook("outbox", "retry", "0a1b2c", *common)
+    pending = await plughook("outbox", "list", "--state", "pending", *common)
+    assert ambiguous.returncode == 2
+    assert "2 dead messages have ids starting with '0a1b'" in ambiguous.stderr
+    assert retried.stdout.strip() == "1 dead message moved back to pending"
+    assert "0a1b2c3d4e5f " in pending.stdout
+    assert "0a1b99999999" not in pending.stdout
+
+
 async def test_outbox_purge_rejects_bad_age(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     result = await plughook(
@@ -495,11 +511,24 @@ def test_outbox_table_shows_next_attempt_of_pending() -> None:
     pending = queued("m-1", "ops-a", "retrying")
     pending.state = "pending"
     pending.next_attempt_at = 1_700_000_090.0
-    header, pending_line, dead_line = format_messages([pending, queued("m-2", "ops-b", "dead")])
+    header, pending_line, dead_line = format_messages(
+        [pending, queued("m-2", "ops-b", "dead")], now=1_700_000_078.5
+    )
     column = header.index("NEXT ATTEMPT")
-    due = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1_700_000_090.0))
-    assert pending_line[column:].startswith(due)
+    assert pending_line[column:].startswith("in 12 s ")
     assert dead_line[column:].startswith("- ")
+
+
+@pytest.mark.parametrize(
+    ("wait", "shown"),
+    [(-3.0, "due"), (0.2, "in 1 s"), (59.0, "in 59 s"), (61.0, "in 2 min"), (7200.0, "in 2 h")],
+)
+def test_outbox_table_next_attempt_wording(wait: float, shown: str) -> None:
+    pending = queued("m-1", "ops-a", "retrying")
+    pending.state = "pending"
+    pending.next_attempt_at = 1_700_000_000.0 + wait
+    header, line = format_messages([pending], now=1_700_000_000.0)
+    assert line[header.index("NEXT ATTEMPT") :].startswith(f"{shown} ")
 
 
 def test_outbox_table_shows_message_waiting_in_chat() -> None:
@@ -507,7 +536,7 @@ def test_outbox_table_shows_message_waiting_in_chat() -> None:
     for seq, message in enumerate((first, second), start=1):
         message.state = "pending"
         message.seq = seq
-    header, second_line, first_line = format_messages([second, first])
+    header, second_line, first_line = format_messages([second, first], now=1_700_000_000.0)
     column = header.index("NEXT ATTEMPT")
-    assert second_line[column:].startswith("after an earlier message")
-    assert first_line[column:][:4].isdigit()
+    assert second_line[column:].startswith("after earlier ")
+    assert first_line[column:].startswith("due ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import time
 from typing import TYPE_CHECKING
@@ -23,7 +24,9 @@ __all__ = ["parse_age", "register"]
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Characters of a message text shown by `list`.
-SHOWN_TEXT_LIMIT = 60
+SHOWN_TEXT_LIMIT = 40
+# Characters of a message id shown by `list`. `retry` takes any unique prefix.
+SHOWN_ID_LENGTH = 12
 ALL_MESSAGES = 1_000_000_000
 
 
@@ -59,7 +62,12 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         "After changing a [channels.*] table, restart `plughook serve` first.",
     )
     target = retry.add_mutually_exclusive_group(required=True)
-    target.add_argument("message_id", nargs="?", metavar="ID", help="message id from `outbox list`")
+    target.add_argument(
+        "message_id",
+        nargs="?",
+        metavar="ID",
+        help="message id from `outbox list`, or enough of its start to match one dead message",
+    )
     target.add_argument("--all-dead", action="store_true", help="retry every dead message")
     retry.set_defaults(run=run_retry)
 
@@ -89,14 +97,17 @@ def parse_age(value: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def format_messages(messages: list[OutboxMessage]) -> list[str]:
+def format_messages(messages: list[OutboxMessage], now: float | None = None) -> list[str]:
     """Return a header and a line per message, with a message's last error on a line below it.
 
     The ATTEMPTS column also counts the possible duplicates: attempts that may
-    have reached the chat already. NEXT ATTEMPT is "-" for a dead message,
-    and names no time for a pending message that waits for an earlier listed
-    message of its chat, because a chat's messages are sent in order.
+    have reached the chat already. NEXT ATTEMPT is relative to ``now``: "due",
+    "in 12 s", "in 5 min" or "in 2 h"; "-" for a dead message, and "after
+    earlier" for one that waits for an earlier listed message of its chat,
+    because a chat's messages are sent in order. Ids are cut to their first
+    ``SHOWN_ID_LENGTH`` characters.
     """
+    now = time.time() if now is None else now
     heads: dict[str, int] = {}
     for message in messages:
         if message.state == "pending":
@@ -108,7 +119,7 @@ def format_messages(messages: list[OutboxMessage]) -> list[str]:
             local_time_heading("CREATED"),
             "CHAT",
             "ATTEMPTS",
-            local_time_heading("NEXT ATTEMPT"),
+            "NEXT ATTEMPT",
             "TEXT",
         ]
     ]
@@ -118,9 +129,9 @@ def format_messages(messages: list[OutboxMessage]) -> list[str]:
         if message.state != "pending":
             next_attempt = "-"
         elif message.seq > heads[message.chat_key]:
-            next_attempt = "after an earlier message"
+            next_attempt = "after earlier"
         else:
-            next_attempt = _local_time(message.next_attempt_at)
+            next_attempt = _time_until(message.next_attempt_at - now)
         text = message.text.replace("\n", " ⏎ ")
         if len(text) > SHOWN_TEXT_LIMIT:
             text = text[: SHOWN_TEXT_LIMIT - 1] + "…"
@@ -128,7 +139,15 @@ def format_messages(messages: list[OutboxMessage]) -> list[str]:
         if message.possible_duplicates:
             attempts += f" (possible duplicates {message.possible_duplicates})"
         rows.append(
-            [message.id, message.state, created, message.chat_key, attempts, next_attempt, text]
+            [
+                message.id[:SHOWN_ID_LENGTH],
+                message.state,
+                created,
+                message.chat_key,
+                attempts,
+                next_attempt,
+                text,
+            ]
         )
         errors.append(f"    last error: {message.last_error}" if message.last_error else "")
     lines = []
@@ -141,6 +160,17 @@ def format_messages(messages: list[OutboxMessage]) -> list[str]:
 
 def _local_time(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def _time_until(seconds: float) -> str:
+    """Return a wait as "due", "in 12 s", "in 5 min" or "in 2 h", rounded up."""
+    if seconds <= 0:
+        return "due"
+    if seconds < 60:
+        return f"in {math.ceil(seconds)} s"
+    if seconds < 3600:
+        return f"in {math.ceil(seconds / 60)} min"
+    return f"in {math.ceil(seconds / 3600)} h"
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -181,7 +211,24 @@ def run_retry(args: argparse.Namespace) -> int:
 async def _retry(app: WebhookApp, message_id: str | None) -> int:
     async with app.running(workers=False):
         assert app.outbox is not None
+        if message_id is not None:
+            message_id = await _dead_message_id(app, message_id)
+            if message_id is None:
+                return 0
         return await app.outbox.retry_dead(message_id)
+
+
+async def _dead_message_id(app: WebhookApp, prefix: str) -> str | None:
+    """Return the id of the one dead message whose id starts with ``prefix``, or None."""
+    dead = await app.storage.outbox_list("dead", ALL_MESSAGES)
+    matches = [message.id for message in dead if message.id.startswith(prefix)]
+    if len(matches) > 1:
+        msg = (
+            f"{len(matches)} dead messages have ids starting with {prefix!r}; "
+            "give more characters of the id"
+        )
+        raise CommandError(msg)
+    return matches[0] if matches else None
 
 
 def run_purge(args: argparse.Namespace) -> int:

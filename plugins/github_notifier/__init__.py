@@ -138,5 +138,7 @@ async def github_webhook(request: WebhookRequest) -> dict[str, Any]:
         return _ignored(event, "no message for this event")
     text = truncate_message(text, config.MAX_MESSAGE_LENGTH)
     sent = await send_to_chats(config.NOTIFICATION_CHAT, text, plugin.logger, "NOTIFICATION_CHAT")
-    plugin.logger.info("delivery %s: %s event sent to %d chats", request.delivery_id, event, sent)
+    plugin.logger.info(
+        "delivery %s: %s event queued for %d chat(s)", request.delivery_id, event, sent
+    )
     return {"status": "success", "event": event, "notified": sent}
