@@ -12,6 +12,7 @@ from core import writer
 from core.records import DeliveryRecord
 from core.store import MemoryStorage
 from core.writer import BatchWriter
+from tests.records import delivery_record
 
 pytestmark = pytest.mark.anyio
 
@@ -31,20 +32,7 @@ class PickyStorage(MemoryStorage):
 
 
 def record(record_id: str) -> DeliveryRecord:
-    return DeliveryRecord(
-        id=record_id,
-        delivery_id=f"d-{record_id}",
-        received_at=1.0,
-        plugin="p",
-        path="/",
-        method="POST",
-        headers=[],
-        query="",
-        body=b"",
-        body_truncated=False,
-        status=200,
-        duration_ms=1.0,
-    )
+    return delivery_record(record_id)
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from adapters.commands.outbox import format_messages
 from core import WebhookApp
 from core.records import DeliveryRecord, OutboxMessage
 from core.sqlite import SQLiteStorage
+from tests.records import delivery_record
 from tests.standins.onebot import OneBotStandIn
 
 pytestmark = pytest.mark.anyio
@@ -124,32 +125,31 @@ async def test_deliveries_show_redacts_token(tmp_path: Path) -> None:
 LONG_BODY = b'{"lines": [' + b", ".join(b'"line %d"' % n for n in range(1000)) + b"]}"
 
 
+async def show_long_body(folder: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """Record a delivery with ``LONG_BODY`` and run ``deliveries show`` on it with ``options``."""
+    config = write_config(folder)
+    record_id = await record_echo_delivery(folder, LONG_BODY)
+    return await plughook(
+        "deliveries", "show", record_id, *options, "--config", str(config), *PLUGIN_ARGS
+    )
+
+
 async def test_deliveries_show_cuts_a_long_body(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
-    record_id = await record_echo_delivery(tmp_path, LONG_BODY)
-    result = await plughook("deliveries", "show", record_id, "--config", str(config), *PLUGIN_ARGS)
+    result = await show_long_body(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "more characters; --full prints all)" in result.stdout
     assert '"line 999"' not in result.stdout
 
 
 async def test_deliveries_show_full_prints_whole_body(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
-    record_id = await record_echo_delivery(tmp_path, LONG_BODY)
-    result = await plughook(
-        "deliveries", "show", record_id, "--full", "--config", str(config), *PLUGIN_ARGS
-    )
+    result = await show_long_body(tmp_path, "--full")
     assert result.returncode == 0, result.stderr
     assert '"line 999"' in result.stdout
     assert "more characters" not in result.stdout
 
 
 async def test_deliveries_show_body_writes_exact_bytes(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
-    record_id = await record_echo_delivery(tmp_path, LONG_BODY)
-    result = await plughook(
-        "deliveries", "show", record_id, "--body", "--config", str(config), *PLUGIN_ARGS
-    )
+    result = await show_long_body(tmp_path, "--body")
     assert result.returncode == 0, result.stderr
     assert result.stdout.encode() == LONG_BODY
 
@@ -215,7 +215,7 @@ async def test_deliveries_show_replay_verification(tmp_path: Path) -> None:
     assert expected in result.stdout
 
 
-async def test_deliveries_show_says_verification_failed(tmp_path: Path) -> None:
+async def test_deliveries_show_failed_verification(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     record_id = await record_echo_delivery(tmp_path, path="/guarded")
     result = await plughook("deliveries", "show", record_id, "--config", str(config))
@@ -443,18 +443,11 @@ async def test_missing_relative_data_dir_names_the_working_directory(tmp_path: P
 
 
 def listed(record_id: str, path: str, delivery_id: str) -> DeliveryRecord:
-    return DeliveryRecord(
-        id=record_id,
+    return delivery_record(
+        record_id,
         delivery_id=delivery_id,
         received_at=1_700_000_000.0,
-        plugin="p",
         path=path,
-        method="POST",
-        headers=[],
-        query="",
-        body=b"",
-        body_truncated=False,
-        status=200,
         duration_ms=12.25,
     )
 

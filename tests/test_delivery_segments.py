@@ -20,6 +20,7 @@ from core.logbatches import BATCH_SCHEMA, BatchedLog
 from core.records import DeliveryRecord
 from core.segments import SEGMENT_SECONDS, STALE_SECONDS, SYNC_SECONDS, BodySegments
 from core.sqlite import SQLiteStorage
+from tests.records import delivery_record
 from tests.servers import running_server
 
 pytestmark = pytest.mark.anyio
@@ -44,18 +45,14 @@ BODY = b'{"ref": "refs/heads/main", "zen": "\xe2\x9c\x93"}\x00\xff' * 40
 
 
 def make_record(record_id: str, received_at: float, body: bytes = BODY) -> DeliveryRecord:
-    return DeliveryRecord(
-        id=record_id,
+    return delivery_record(
+        record_id,
         delivery_id=f"delivery-{record_id}",
         received_at=received_at,
         plugin="seg-echo",
         path="/hook",
-        method="POST",
         headers=[("Content-Type", "application/json")],
-        query="",
         body=body,
-        body_truncated=False,
-        status=200,
         duration_ms=1.5,
     )
 
@@ -365,13 +362,19 @@ def test_log_syncs_when_due(tmp_path: Path, syncs: list[int]) -> None:
     assert count == 2
 
 
+async def stored_record(folder: Path) -> tuple[SQLiteStorage, Path]:
+    """Open a storage in ``folder``, write record r1, and return the storage and its segment."""
+    storage = SQLiteStorage(folder / "plughook.sqlite3")
+    await storage.open()
+    await storage.deliveries_write([make_record("r1", 1000.0)])
+    [segment] = segment_files(folder)
+    return storage, segment
+
+
 async def test_corrupt_body_reads_as_missing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
-    await storage.open()
-    await storage.deliveries_write([make_record("r1", 1000.0)])
-    [segment] = segment_files(tmp_path)
+    storage, segment = await stored_record(tmp_path)
     data = bytearray(segment.read_bytes())
     data[5] ^= 0xFF
     segment.write_bytes(bytes(data))
@@ -386,10 +389,7 @@ async def test_corrupt_body_reads_as_missing(
 async def test_listing_without_bodies_reads_no_segment(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
-    await storage.open()
-    await storage.deliveries_write([make_record("r1", 1000.0)])
-    [segment] = segment_files(tmp_path)
+    storage, segment = await stored_record(tmp_path)
     segment.unlink()
     [record] = await storage.deliveries_list(None, None, 10, with_bodies=False)
     await storage.close()
