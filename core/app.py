@@ -452,9 +452,10 @@ class WebhookApp:
         The replay skips signature verification (signature headers are not
         recorded) and duplicate detection, and is itself recorded as a new
         attempt. Raises ``LookupError`` for an unknown record and ``ValueError``
-        when its body was cut, or when its endpoint's verifier did not accept
-        the original request and ``allow_unverified`` is false: replaying it
-        would run the handler on a request from an unknown sender.
+        when its body was cut. It also raises ``ValueError`` when the
+        endpoint's verifier did not accept the original request, unless
+        ``allow_unverified`` is true, because the replay would run the handler
+        on a request from an unknown sender.
         """
         await self.writer.flush()
         record = await self.storage.delivery_get(record_id)

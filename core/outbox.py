@@ -301,7 +301,8 @@ class Outbox:
             if error.retry_after is not None:
                 delay = max(delay, error.retry_after)
             # The chat's flood limits (min_interval, rate_per_minute) may allow
-            # the next send only later; the log line names the real wait.
+            # the next send only later, so the delay includes them and the log
+            # line names the real wait.
             delay = max(delay, self._pace(channel, message.chat_key, now) - now)
             message.next_attempt_at = now + delay
             self.retried += 1

@@ -75,6 +75,6 @@ class DeliveryRecord:
     # before or by the verifier. A replay keeps the value of its original,
     # since replays skip verification.
     verified: bool | None = None
-    # True when duplicate detection answered for an earlier delivery with the
-    # same id, so the handler did not run.
+    # True when duplicate detection found an earlier delivery with the same
+    # id, so the handler did not run.
     duplicate: bool = False

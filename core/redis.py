@@ -699,7 +699,7 @@ class RedisStorage(Storage):
         if with_bodies:
             found: list[dict[bytes, bytes]] = replies
         else:
-            # HMGET answers None for a field the hash lacks, or for every field
+            # HMGET returns None for a field the hash lacks, or for every field
             # of a record that has expired.
             found = [
                 {

@@ -59,7 +59,7 @@ SYNC_SECONDS = 1.0
 SUFFIX = ".seg"
 # fdatasync skips the metadata flush that fsync adds; not every platform has it.
 _sync = getattr(os, "fdatasync", os.fsync)
-# Linux and most Unix systems have posix_fadvise; macOS and Windows do not.
+# os.posix_fadvise is missing on some platforms, Windows among them.
 _CAN_DROP_PAGES = hasattr(os, "posix_fadvise")
 
 
@@ -212,8 +212,8 @@ class BodySegments:
         try:
             os.posix_fadvise(fd, self._dropped, end - self._dropped, os.POSIX_FADV_DONTNEED)
         except OSError as exc:
-            # Only a hint: the pages stay cached and nothing is lost, so this
-            # writer stops trying after one warning.
+            # Only a hint: the pages stay cached and nothing is lost. One
+            # warning is logged, and this writer drops no more pages.
             self._drop_pages = False
             logger.warning(
                 "dropping synced delivery bodies of segment %s from the page cache failed, "

@@ -756,7 +756,8 @@ class SignatureVerifier(abc.ABC):
                 request.path,
                 self.secret_field,
             )
-            # Nothing was checked: the record says so, as for an endpoint without a verifier.
+            # Nothing was checked, so the delivery log records no verdict, as
+            # for an endpoint without a verifier.
             request.verified = None
             return
         logger.warning(

@@ -141,8 +141,8 @@ class Storage(abc.ABC):
     ) -> list[DeliveryRecord]:
         """Return the newest records first; ``status_class`` 4 selects 4xx and so on.
 
-        With ``with_bodies=False`` each record's ``body`` is empty, and bodies
-        are not read; ``body_truncated`` keeps its stored value.
+        With ``with_bodies=False`` each record's ``body`` is empty and bodies
+        are not read. ``body_truncated`` keeps its stored value.
         """
 
     @abc.abstractmethod

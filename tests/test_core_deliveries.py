@@ -159,7 +159,7 @@ async def test_duplicate_delivery_is_marked_in_log(tmp_path: Path) -> None:
     assert calls == ["twice"]
 
 
-async def test_record_redacts_signature_and_keeps_plain_names(tmp_path: Path) -> None:
+async def test_record_headers_plain_and_redacted(tmp_path: Path) -> None:
     headers = CIMultiDict([(istr("X-Hub-Signature-256"), "sha256=abc"), (istr("X-Delivery"), "h1")])
     async with WebhookTestClient([dedupe], data_dir=tmp_path) as client:
         request = WebhookRequest("POST", "dedupe", "/other", headers=headers, body=b"{}")
@@ -233,7 +233,7 @@ def signed_headers(body: bytes, secret: str = SIGNED_SECRET) -> dict[str, str]:
 
 
 async def post_rejected(client: WebhookTestClient, body: bytes) -> DeliveryRecord:
-    """Post ``body`` signed with the wrong secret; return its delivery record."""
+    """Post ``body`` signed with the wrong secret and return its delivery record."""
     await client.post(f"{SIGNED_URL}/push", content=body, headers=signed_headers(body, "wrong"))
     await client.drain()
     [record] = await client.app.storage.deliveries_list("signed", None, 10)
@@ -252,7 +252,7 @@ def signed_client(tmp_path: Path) -> WebhookTestClient:
     )
 
 
-async def test_record_of_verified_request_says_verified(tmp_path: Path) -> None:
+async def test_verified_request_recorded_verified(tmp_path: Path) -> None:
     async with signed_client(tmp_path) as client:
         await client.post(f"{SIGNED_URL}/push", content=b"{}", headers=signed_headers(b"{}"))
         await client.drain()

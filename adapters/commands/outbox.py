@@ -102,10 +102,10 @@ def format_messages(messages: list[OutboxMessage], now: float | None = None) -> 
 
     The ATTEMPTS column also counts the possible duplicates: attempts that may
     have reached the chat already. NEXT ATTEMPT is relative to ``now``: "due",
-    "in 12 s", "in 5 min" or "in 2 h"; "-" for a dead message, and "after
-    earlier" for one that waits for an earlier listed message of its chat,
-    because a chat's messages are sent in order. Ids are cut to their first
-    ``SHOWN_ID_LENGTH`` characters.
+    "in 12 s", "in 5 min" or "in 2 h". It is "-" for a dead message, and
+    "after earlier" for one that waits for an earlier listed message of its
+    chat, because a chat's messages are sent in order. Ids are cut to their
+    first ``SHOWN_ID_LENGTH`` characters.
     """
     now = time.time() if now is None else now
     heads: dict[str, int] = {}
