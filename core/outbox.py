@@ -7,6 +7,8 @@ in order; a failing chat waits on its own backoff without blocking others.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import logging
 import random
 import uuid
@@ -163,7 +165,7 @@ class Outbox:
                     continue
                 self._busy.add(message.chat_key)
                 self._note_send(channel, message.chat_key, now)
-                task_group.start_soon(self._deliver, channel, message)
+                task_group.start_soon(self._deliver, channel, message, now)
         next_due = await self._storage.outbox_next_due()
         if next_due is not None and next_due > now:
             wait = min(wait, next_due - now)
@@ -186,10 +188,27 @@ class Outbox:
         return not_before
 
     def _note_send(self, channel: Channel, chat_key: str, now: float) -> None:
+        """Count a send starting at ``now`` against the chat's and the channel's limits."""
         if channel.min_interval > 0:
             self._last_sent[chat_key] = now
         if channel.rate_per_minute > 0:
             self._channel_sends.setdefault(id(channel), deque()).append(now)
+
+    def _restamp_send(self, channel: Channel, chat_key: str, noted: float, now: float) -> None:
+        """Move a send counted at ``noted`` to ``now``, when its request leaves.
+
+        Storage reads between the two (due messages, coalescing) can take tens
+        of milliseconds; pacing from the earlier time would let two requests
+        reach the platform closer together than ``min_interval``.
+        """
+        if channel.min_interval > 0:
+            self._last_sent[chat_key] = now
+        sends = self._channel_sends.get(id(channel))
+        if channel.rate_per_minute > 0 and sends is not None:
+            with contextlib.suppress(ValueError):
+                # Gone already when the window has moved past it.
+                sends.remove(noted)
+            bisect.insort(sends, now)
 
     async def _coalesced(
         self, channel: Channel, message: OutboxMessage
@@ -218,10 +237,11 @@ class Outbox:
             return message, []
         return attrs.evolve(message, text=text), extra
 
-    async def _deliver(self, channel: Channel, message: OutboxMessage) -> None:
+    async def _deliver(self, channel: Channel, message: OutboxMessage, noted: float) -> None:
         extra: list[str] = []
         try:
             sending, extra = await self._coalesced(channel, message)
+            self._restamp_send(channel, message.chat_key, noted, self._clock())
             await channel.send(sending)
         except DeliveryError as exc:
             await self._record(self._failed(channel, message, exc), message)

@@ -203,6 +203,33 @@ async def test_per_chat_interval_is_respected(tmp_path: Path) -> None:
     assert min(gaps) >= interval * 0.5
 
 
+async def test_interval_counts_from_the_request_not_the_storage_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interval = 0.1
+    async with OneBotStandIn(token=TOKEN) as server:
+        app = make_app(tmp_path, server.url, min_interval=interval)
+        reads = itertools.count()
+        read_due = app.storage.outbox_due
+
+        async def slow_every_other_read(*args: Any) -> list[OutboxMessage]:
+            # A read that takes most of the interval, then a fast one.
+            if next(reads) % 2 == 0:
+                await anyio.sleep(interval * 0.6)
+            return await read_due(*args)
+
+        monkeypatch.setattr(app.storage, "outbox_due", slow_every_other_read)
+        async with app.running():
+            assert app.outbox is not None
+            for index in range(8):
+                await app.outbox.put("onebot_v11-group_13", f"m{index}")
+            await wait_for_idle(app)
+    times = [m.received_at for m in server.messages]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(times) == 8
+    assert min(gaps) >= interval * 0.9
+
+
 async def test_retry_log_includes_chat_interval(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
