@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import attrs
 
+from .display import terminal_safe
 from .records import OutboxMessage
 from .splitting import LengthUnit
 
@@ -78,7 +79,10 @@ class Channel(abc.ABC):
 
 
 class ConsoleChannel(Channel):
-    """Prints ``[chat_key] text`` to standard output and logs it."""
+    """Prints ``[chat_key] text`` to standard output and logs it.
+
+    Control characters in the text are printed as escapes (``terminal_safe``).
+    """
 
     def __init__(self, name: str = "console", stream: TextIO | None = None) -> None:
         self.name = name
@@ -86,7 +90,8 @@ class ConsoleChannel(Channel):
 
     async def send(self, message: OutboxMessage) -> None:
         stream = self._stream or sys.stdout
-        stream.write(f"[{message.chat_key}] {message.text}\n")
+        text = terminal_safe(message.text, keep_lines=True)
+        stream.write(f"[{message.chat_key}] {text}\n")
         stream.flush()
         logger.info("console delivered message %s to %s", message.id, message.chat_key)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+import wcwidth
 
 from adapters.commands.deliveries import format_body, format_table
 from adapters.commands.outbox import format_messages
@@ -533,3 +534,27 @@ def test_outbox_table_shows_message_waiting_in_chat() -> None:
     column = header.index("NEXT ATTEMPT")
     assert second_line[column:].startswith("after earlier ")
     assert first_line[column:].startswith("due ")
+
+
+def test_outbox_table_cuts_chinese_text_to_forty_columns() -> None:
+    header, line = format_messages([queued("m-1", "ops-a", "构建失败：" + "测试" * 40)])
+    shown = line[header.index("TEXT") :]
+    assert shown == "构建失败：" + "测试" * 7 + "…"
+    assert wcwidth.width(shown) == 39
+
+
+def test_outbox_table_escapes_controls() -> None:
+    header, line, error = format_messages(
+        [queued("m-1", "ops-a", "push \x1b[2J by x", error="HTTP 500 \x1b]0;t\x07")]
+    )
+    assert line[header.index("TEXT") :] == "push \\x1b[2J by x"
+    assert error == "    last error: HTTP 500 \\x1b]0;t\\x07"
+
+
+async def test_deliveries_show_escapes_controls_in_body(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path, b"clear \x1b[2J\x1b]0;title\x07 done")
+    result = await plughook("deliveries", "show", record_id, "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout
+    assert "  clear \\x1b[2J\\x1b]0;title\\x07 done" in result.stdout

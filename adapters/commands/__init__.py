@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import attrs
+import wcwidth
 
 from core import WebhookApp
 from core.errors import ConfigError
@@ -37,6 +38,7 @@ __all__ = [
     "StoredData",
     "align_columns",
     "common_parser",
+    "cut_to_width",
     "load_app",
     "local_time_heading",
     "positive_count",
@@ -63,17 +65,37 @@ def positive_count(text: str) -> int:
 def align_columns(rows: list[list[str]], right: Collection[int] = ()) -> list[str]:
     """Join each row's cells with two spaces, every column but the last as wide as its widest cell.
 
+    Widths are terminal columns: a Chinese character or an emoji takes two.
     Columns whose index is in ``right`` are aligned to the right.
     """
-    widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]) - 1)]
+    widths = [max(wcwidth.width(row[index]) for row in rows) for index in range(len(rows[0]) - 1)]
     lines = []
     for row in rows:
-        cells = [
-            cell.rjust(width) if index in right else cell.ljust(width)
-            for index, (cell, width) in enumerate(zip(row, widths, strict=False))
-        ]
+        cells = []
+        for index, (cell, width) in enumerate(zip(row, widths, strict=False)):
+            padding = " " * (width - wcwidth.width(cell))
+            cells.append(padding + cell if index in right else cell + padding)
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return lines
+
+
+def cut_to_width(text: str, limit: int) -> str:
+    """Return ``text`` cut to ``limit`` terminal columns, ending in "…" when cut.
+
+    A character taking two columns (Chinese, most emoji) counts as two, and
+    the cut never splits a character from its combining marks or an emoji
+    sequence.
+    """
+    if wcwidth.width(text) <= limit:
+        return text
+    kept: list[str] = []
+    used = 0
+    for grapheme in wcwidth.iter_graphemes(text):
+        used += wcwidth.width(grapheme)
+        if used > limit - 1:
+            break
+        kept.append(grapheme)
+    return "".join(kept) + "…"
 
 
 def local_time_heading(name: str) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from core import WebhookApp
+from core.display import terminal_safe
 from core.records import DeliveryRecord
 
 from ..loading import CommandError
@@ -194,8 +195,8 @@ def _cells(record: DeliveryRecord) -> list[str]:
         _VERDICTS[record.verified],
         record.method,
         f"{record.duration_ms:.1f} ms",
-        f"{record.plugin}{record.path}",
-        f"{record.delivery_id or '-'}{replay}",
+        terminal_safe(f"{record.plugin}{record.path}"),
+        terminal_safe(f"{record.delivery_id or '-'}{replay}"),
     ]
 
 
@@ -225,7 +226,7 @@ def run_show(args: argparse.Namespace) -> int:
     for line in format_table([record]):
         print(line)
     if record.query:
-        print(f"query: {record.query}")
+        print(f"query: {terminal_safe(record.query)}")
     if record.error_id:
         print(f"error id: {record.error_id} (search the server log for it)")
     if record.duplicate:
@@ -238,7 +239,7 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"verification: {outcome}")
     print("headers:")
     for name, value in record.headers:
-        print(f"  {name}: {value}")
+        print(f"  {terminal_safe(name)}: {terminal_safe(value)}")
     print(f"body ({len(record.body)} bytes{', cut' if record.body_truncated else ''}):")
     limit = None if args.full else SHOWN_BODY_LIMIT
     print(format_body(record.body, limit, hint="; --full prints all"))
@@ -257,7 +258,8 @@ def format_body(body: bytes, limit: int | None = SHOWN_BODY_LIMIT, hint: str = "
     """Return the body as indented JSON, as text, or as a note for binary data.
 
     Text longer than ``limit`` characters is cut, with a note of how much was
-    left out and ``hint``.
+    left out and ``hint``. Control characters are shown as escapes such as
+    ``\\x1b``, so a body cannot drive the terminal that prints it.
     """
     try:
         # A body cut at max_body_bytes may end inside a character.
@@ -268,7 +270,7 @@ def format_body(body: bytes, limit: int | None = SHOWN_BODY_LIMIT, hint: str = "
         text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
     if limit is not None and len(text) > limit:
         text = text[:limit] + f"\n… ({len(text) - limit} more characters{hint})"
-    return "\n".join(f"  {line}" for line in text.splitlines())
+    return "\n".join(f"  {line}" for line in terminal_safe(text, keep_lines=True).splitlines())
 
 
 def run_replay(args: argparse.Namespace) -> int:

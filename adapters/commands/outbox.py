@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 import anyio
 
 from core import WebhookApp
+from core.display import terminal_safe
 from core.records import OutboxMessage
 
 from ..loading import CommandError
-from . import align_columns, load_app, local_time_heading, positive_count
+from . import align_columns, cut_to_width, load_app, local_time_heading, positive_count
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -23,7 +24,7 @@ __all__ = ["parse_age", "register"]
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-# Characters of a message text shown by `list`.
+# Terminal columns of a message text shown by `list`.
 SHOWN_TEXT_LIMIT = 40
 # Characters of a message id shown by `list`. `retry` takes any unique prefix.
 SHOWN_ID_LENGTH = 12
@@ -132,9 +133,7 @@ def format_messages(messages: list[OutboxMessage], now: float | None = None) -> 
             next_attempt = "after earlier"
         else:
             next_attempt = _time_until(message.next_attempt_at - now)
-        text = message.text.replace("\n", " ⏎ ")
-        if len(text) > SHOWN_TEXT_LIMIT:
-            text = text[: SHOWN_TEXT_LIMIT - 1] + "…"
+        text = cut_to_width(terminal_safe(message.text.replace("\n", " ⏎ ")), SHOWN_TEXT_LIMIT)
         attempts = str(message.attempts)
         if message.possible_duplicates:
             attempts += f" (possible duplicates {message.possible_duplicates})"
@@ -143,13 +142,14 @@ def format_messages(messages: list[OutboxMessage], now: float | None = None) -> 
                 message.id[:SHOWN_ID_LENGTH],
                 message.state,
                 created,
-                message.chat_key,
+                terminal_safe(message.chat_key),
                 attempts,
                 next_attempt,
                 text,
             ]
         )
-        errors.append(f"    last error: {message.last_error}" if message.last_error else "")
+        error = terminal_safe(message.last_error)
+        errors.append(f"    last error: {error}" if error else "")
     lines = []
     for line, error in zip(align_columns(rows), errors, strict=True):
         lines.append(line)
