@@ -23,8 +23,9 @@ from .channels import RecordingChannel, SentMessage
 from .datastructures import make_headers
 from .plugin import Plugin
 from .request import WebhookRequest
-from .response import WebhookResponse, dump_json
+from .response import WebhookResponse
 from .routing import split_webhook_path
+from .services import not_found_response, service_response
 from .settings import Settings
 from .store import Storage
 
@@ -158,17 +159,15 @@ class WebhookTestClient:
             header_pairs.append(("Content-Type", content_type))
         if body and "content-length" not in names:
             header_pairs.append(("Content-Length", str(len(body))))
-        if parts.path == "/healthz":
-            return TestResponse(self.app.health())
-        if parts.path == "/api/plugins":
-            return TestResponse(
-                WebhookResponse(200, dump_json(self.app.describe()), {}, "application/json")
-            )
+        service = service_response(self.app, method, parts.path)
+        if service is not None:
+            if method == "HEAD":
+                # Servers send the headers of a HEAD answer without its body.
+                service.body = b""
+            return TestResponse(service)
         target = split_webhook_path(parts.path)
         if target is None:
-            return TestResponse(
-                WebhookResponse(404, dump_json({"error": "not found"}), {}, "application/json")
-            )
+            return TestResponse(not_found_response())
         request = WebhookRequest(
             method,
             target[0],

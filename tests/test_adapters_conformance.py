@@ -527,6 +527,24 @@ async def test_healthz_503_while_stopping(transport: Transport) -> None:
     assert reply.json() == {"status": "unavailable"}
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/api/plugins"])
+async def test_service_route_post_is_405(transport: Transport, path: str) -> None:
+    reply = await transport.request("POST", path)
+
+    assert reply.status == 405
+    assert reply.headers.get("Allow") == "GET, HEAD"
+    assert reply.headers.get("Content-Type") == "application/json"
+    assert reply.json() == {"error": f"method POST is not allowed on {path}"}
+
+
+async def test_head_healthz_has_no_body(transport: Transport) -> None:
+    reply = await transport.request("HEAD", "/healthz")
+
+    assert reply.status == 200
+    assert reply.headers.get("Content-Type") == "application/json"
+    assert reply.body == b""
+
+
 async def test_plugins_listing_hides_secrets(transport: Transport) -> None:
     reply = await transport.request("GET", "/api/plugins")
 

@@ -88,29 +88,6 @@ async def _exchange(base_url: str, request: bytes) -> bytes:
             return await _receive_all(stream)
 
 
-# Service routes.
-
-
-@pytest.mark.parametrize("path", ["/healthz", "/api/plugins"])
-async def test_service_route_post_is_405(any_url: str, path: str) -> None:
-    async with aiohttp.ClientSession() as session, session.post(any_url + path) as response:
-        body = await response.read()
-
-    assert response.status == 405
-    assert response.headers.get("Allow") == "GET, HEAD"
-    assert response.headers.get("Content-Type") == "application/json"
-    assert json.loads(body) == {"error": f"method POST is not allowed on {path}"}
-
-
-async def test_head_healthz_has_no_body(any_url: str) -> None:
-    async with aiohttp.ClientSession() as session, session.head(any_url + "/healthz") as response:
-        body = await response.read()
-
-    assert response.status == 200
-    assert response.headers.get("Content-Type") == "application/json"
-    assert body == b""
-
-
 # Not found.
 
 
