@@ -42,7 +42,7 @@ SERVICE_PATHS = tuple(_SERVICES)
 
 
 def service_response(app: WebhookApp, method: str, path: str) -> WebhookResponse | None:
-    """Build the response of service route ``path``, or return None when ``path`` is none.
+    """Build the response of service route ``path``, or return None for any other path.
 
     A method other than GET and HEAD gets a 405 with an ``Allow`` header.
     """
