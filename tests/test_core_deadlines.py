@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from core.deadlines import Deadlines
 
 
@@ -33,7 +35,7 @@ def test_only_due_callbacks_fire() -> None:
     fired: list[float] = []
     deadlines = Deadlines(clock=lambda: now[0])
     for seconds in (1.0, 2.0, 3.0):
-        deadlines.add(seconds, lambda seconds=seconds: fired.append(seconds))
+        deadlines.add(seconds, functools.partial(fired.append, seconds))
     now[0] = 2.5
     deadlines.fire_due()
     assert fired == [1.0, 2.0]

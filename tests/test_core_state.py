@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,10 @@ async def wait_forever() -> None:
 @state.mount_webhook("/tasks", methods=["POST"])
 async def start_task(request: WebhookRequest) -> Any:
     kind = request.query["kind"]
-    function = {"double": double, "explode": explode, "forever": wait_forever}[kind]
+    functions: dict[str, Callable[..., Awaitable[object]]] = {
+        "double": double, "explode": explode, "forever": wait_forever
+    }
+    function = functions[kind]
     args = (21,) if kind == "double" else ()
     return {"task_id": state.tasks.start(function, *args)}, 202
 

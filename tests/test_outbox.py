@@ -284,8 +284,8 @@ async def test_ten_thousand_messages_with_failures(tmp_path: Path) -> None:
     received: dict[int, list[int]] = defaultdict(list)
     for message in server.messages:
         for text in message.texts:
-            chat, index = text.split(":")
-            received[int(chat)].append(int(index))
+            chat_text, index_text = text.split(":")
+            received[int(chat_text)].append(int(index_text))
     print(
         f"\n10,000 messages, 50 chats, 30% failures: {elapsed:.1f} s, "
         f"{server.request_count} requests, {retried} retries, {dead} dead"

@@ -59,7 +59,7 @@ GENERIC_ALERT = {
 
 # An Alertmanager webhook (version 4) for one group of a latency rule, following
 # the documented body: status, alerts[], groupLabels, commonLabels, externalURL, …
-ALERTMANAGER = {
+ALERTMANAGER: dict[str, Any] = {
     "version": "4",
     "groupKey": '{}/{severity=~"critical|warning"}:{alertname="HighRequestLatency"}',
     "truncatedAlerts": 0,
@@ -106,7 +106,7 @@ ALERTMANAGER = {
 
 # A Grafana alerting webhook as the contact point documentation shows it, with
 # severity labels added.
-GRAFANA = {
+GRAFANA: dict[str, Any] = {
     "receiver": "plughook",
     "status": "firing",
     "orgId": 1,

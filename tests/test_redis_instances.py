@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.lowlevel
@@ -30,6 +30,10 @@ pytestmark = pytest.mark.anyio
 T0 = 1_700_000_000.125
 # Short, so that the claim of a silent consumer runs out within a test.
 VISIBILITY = 0.2
+# Stream entries as XRANGE returns them to a client without decode_responses.
+# redis-py 8 types the reply for both modes and allows None, but XRANGE always
+# replies with an array.
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 
 
 @pytest.fixture
@@ -75,8 +79,11 @@ async def test_claimed_head_is_pending_entry_of_its_consumer(
     client = first._conn().client
     stream = f"{first.namespace}:outbox:stream:console-a"
     [entry] = await client.xpending_range(stream, "workers", "-", "+", 10)
-    assert entry["consumer"].decode() == first.consumer
-    [(_, fields)] = await client.xrange(stream, entry["message_id"], entry["message_id"])
+    consumer, message_id = entry["consumer"], entry["message_id"]
+    assert isinstance(consumer, bytes)
+    assert isinstance(message_id, bytes)
+    assert consumer.decode() == first.consumer
+    [(_, fields)] = cast(StreamEntries, await client.xrange(stream, message_id, message_id))
     assert fields[b"id"].decode() == a1.id
 
 
@@ -115,7 +122,7 @@ async def test_remove_acknowledges_and_deletes_entry(instances: list[RedisStorag
     await first.outbox_due(T0, 10, frozenset())
     await first.outbox_remove(a1.id)
     stream = f"{first.namespace}:outbox:stream:console-a"
-    entries = await first._conn().client.xrange(stream)
+    entries = cast(StreamEntries, await first._conn().client.xrange(stream))
     assert [fields[b"id"].decode() for _, fields in entries] == [a2.id]
     assert await first._conn().client.xpending(stream, "workers") == {
         "pending": 0, "min": None, "max": None, "consumers": []
