@@ -217,9 +217,7 @@ class MemoryStorage(Storage):
         return due[:limit]
 
     async def outbox_chat_pending(self, chat_key: str, limit: int) -> list[OutboxMessage]:
-        found = [
-            m for m in self.outbox.values() if m.chat_key == chat_key and m.state == "pending"
-        ]
+        found = [m for m in self.outbox.values() if m.chat_key == chat_key and m.state == "pending"]
         return [attrs.evolve(m) for m in sorted(found, key=lambda m: m.seq)[:limit]]
 
     async def outbox_next_due(self) -> float | None:
@@ -321,4 +319,3 @@ class PluginStore:
     async def delete(self, *, store_key: str, chat_key: str = "", user_key: str = "") -> bool:
         """Delete the key; return whether it existed."""
         return await self._storage.kv_delete(self._plugin, chat_key, user_key, store_key)
-

@@ -26,7 +26,10 @@ def resolve_locale(value: str, plugin: str) -> Locale:
         return value
     logger.warning(
         "plugin %s: LOCALE %r is not supported; use one of %s. Falling back to %s",
-        plugin, value, ", ".join(LOCALES), DEFAULT_LOCALE,
+        plugin,
+        value,
+        ", ".join(LOCALES),
+        DEFAULT_LOCALE,
     )
     return DEFAULT_LOCALE
 
@@ -68,7 +71,6 @@ def _check_same_keys(
     for key, template in templates.items():
         if _fields(template) != _fields(reference[key]):
             msg = (
-                f"catalogue key {key!r} of locale {locale} uses other fields than "
-                f"{DEFAULT_LOCALE}"
+                f"catalogue key {key!r} of locale {locale} uses other fields than {DEFAULT_LOCALE}"
             )
             raise ValueError(msg)

@@ -29,9 +29,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_ARGS = ("--plugin", "tests.cli_plugin", "--no-entry-points")
 BUNDLED_PLUGIN_ARGS = (
-    "--plugin", "plugins.github_notifier", "--plugin", "plugins.monitor_alert",
-    "--plugin", "plugins.file_upload", "--plugin", "plugins.long_process",
-    "--plugin", "plugins.status", "--no-entry-points",
+    "--plugin",
+    "plugins.github_notifier",
+    "--plugin",
+    "plugins.monitor_alert",
+    "--plugin",
+    "plugins.file_upload",
+    "--plugin",
+    "plugins.long_process",
+    "--plugin",
+    "plugins.status",
+    "--no-entry-points",
 )
 # Seconds a command may take; start-up imports take about one.
 COMMAND_TIMEOUT = 60
@@ -53,7 +61,11 @@ def run_cli(
     """Run ``python -m adapters ARGS`` to completion."""
     return subprocess.run(
         [sys.executable, "-m", "adapters", *args],
-        cwd=cwd, env=env or _env(), capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
+        cwd=cwd,
+        env=env or _env(),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
         check=False,
     )
 
@@ -99,7 +111,11 @@ class ServeProcess:
         self._stderr = stderr_path.open("w", encoding="utf-8")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "adapters", "serve", *args],
-            cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            cwd=ROOT,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
         )
 
     def read_banner(self, endpoint_count: int) -> list[str]:
@@ -265,8 +281,6 @@ def test_endpoints_read_config_in_working_directory(tmp_path: Path) -> None:
     assert "http://127.0.0.1:9000/api/plugin/cli-test/webhook/echo" in result.stdout
 
 
-
-
 def test_entry_point_plugins_loaded_by_default() -> None:
     names = {entry.name for entry in importlib.metadata.entry_points(group="plughook.plugins")}
     # `pip install -e .` registers the bundled plugins, as the README and CI do.
@@ -304,9 +318,7 @@ def test_check_config_ok(tmp_path: Path) -> None:
     result = run_cli("check-config", "--config", str(config), *PLUGIN_ARGS)
 
     assert result.returncode == 0, result.stdout
-    assert result.stdout.splitlines() == [
-        f"{config}: OK, settings and 1 plugin configs are valid"
-    ]
+    assert result.stdout.splitlines() == [f"{config}: OK, settings and 1 plugin configs are valid"]
 
 
 def test_check_config_missing_env_variable(tmp_path: Path) -> None:
@@ -380,8 +392,9 @@ def test_unknown_adapter_in_file(tmp_path: Path) -> None:
 def test_plugin_module_import_fails(tmp_path: Path) -> None:
     config = write_config(tmp_path)
 
-    result = run_cli("serve", "--config", str(config), "--plugin", "tests.no_such_plugin",
-                     "--no-entry-points")
+    result = run_cli(
+        "serve", "--config", str(config), "--plugin", "tests.no_such_plugin", "--no-entry-points"
+    )
 
     assert_one_error_line(result, "'tests.no_such_plugin'", "ModuleNotFoundError", "--plugin")
 
@@ -389,8 +402,9 @@ def test_plugin_module_import_fails(tmp_path: Path) -> None:
 def test_plugin_module_without_plugin(tmp_path: Path) -> None:
     config = write_config(tmp_path)
 
-    result = run_cli("endpoints", "--config", str(config), "--plugin", "tests.servers",
-                     "--no-entry-points")
+    result = run_cli(
+        "endpoints", "--config", str(config), "--plugin", "tests.servers", "--no-entry-points"
+    )
 
     assert_one_error_line(result, "'tests.servers'", "'plugin'")
 
@@ -416,8 +430,15 @@ def test_busy_port(tmp_path: Path) -> None:
 def test_debug_shows_traceback(tmp_path: Path) -> None:
     config = write_config(tmp_path)
 
-    result = run_cli("serve", "--config", str(config), "--plugin", "tests.no_such_plugin",
-                     "--no-entry-points", "--debug")
+    result = run_cli(
+        "serve",
+        "--config",
+        str(config),
+        "--plugin",
+        "tests.no_such_plugin",
+        "--no-entry-points",
+        "--debug",
+    )
 
     assert result.returncode == 2
     assert "Traceback" in result.stderr

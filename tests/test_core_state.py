@@ -80,7 +80,9 @@ async def wait_forever() -> None:
 async def start_task(request: WebhookRequest) -> Any:
     kind = request.query["kind"]
     functions: dict[str, Callable[..., Awaitable[object]]] = {
-        "double": double, "explode": explode, "forever": wait_forever
+        "double": double,
+        "explode": explode,
+        "forever": wait_forever,
     }
     function = functions[kind]
     args = (21,) if kind == "double" else ()

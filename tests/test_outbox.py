@@ -377,9 +377,7 @@ async def test_shutdown_starts_no_new_send(tmp_path: Path) -> None:
     assert [text for m in server.messages for text in m.texts] == ["first", "second"]
 
 
-async def test_shutdown_past_grace_warns(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_shutdown_past_grace_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     async with OneBotStandIn(token=TOKEN) as server:
         server.script.append(ScriptedResponse(delay=1.0))
         options: dict[str, Any] = {

@@ -75,10 +75,7 @@ async def texts_after(
 
 EXPECTED_ZH = {
     "push/payload.json": (
-        "🗑️ 标签已删除\n"
-        "仓库：Codertocat/Hello-World\n"
-        "标签：simple-tag\n"
-        "推送者：Codertocat"
+        "🗑️ 标签已删除\n仓库：Codertocat/Hello-World\n标签：simple-tag\n推送者：Codertocat"
     ),
     "push/with-new-branch.payload.json": (
         "🌱 新分支\n"
@@ -154,10 +151,7 @@ EXPECTED_ZH = {
 
 EXPECTED_EN = {
     "push/payload.json": (
-        "🗑️ Tag deleted\n"
-        "Repository: Codertocat/Hello-World\n"
-        "Tag: simple-tag\n"
-        "Pusher: Codertocat"
+        "🗑️ Tag deleted\nRepository: Codertocat/Hello-World\nTag: simple-tag\nPusher: Codertocat"
     ),
     "push/with-new-branch.payload.json": (
         "🌱 New branch\n"
@@ -272,8 +266,9 @@ async def test_ping_returns_pong_without_message() -> None:
 @pytest.mark.anyio
 async def test_unsigned_delivery_rejected() -> None:
     async with WebhookTestClient([plugin], make_config()) as client:
-        response = await deliver(client, "issues", load("issues/opened.payload.json"),
-                                 signature=None)
+        response = await deliver(
+            client, "issues", load("issues/opened.payload.json"), signature=None
+        )
         await client.drain()
     assert response.status_code == 401
     assert response.json() == {"error": "missing signature"}
@@ -343,8 +338,9 @@ async def test_form_encoded_delivery() -> None:
     payload = load("issues/opened.payload.json").decode()
     body = urlencode({"payload": payload}).encode()
     async with WebhookTestClient([plugin], make_config()) as client:
-        response = await deliver(client, "issues", body,
-                                 content_type="application/x-www-form-urlencoded")
+        response = await deliver(
+            client, "issues", body, content_type="application/x-www-form-urlencoded"
+        )
         await client.drain()
     assert response.status_code == 200, response.text
     assert [message.text for message in client.messages] == [
@@ -356,8 +352,9 @@ async def test_form_encoded_delivery() -> None:
 async def test_form_without_payload_field_is_400() -> None:
     body = urlencode({"other": "{}"}).encode()
     async with WebhookTestClient([plugin], make_config()) as client:
-        response = await deliver(client, "issues", body,
-                                 content_type="application/x-www-form-urlencoded")
+        response = await deliver(
+            client, "issues", body, content_type="application/x-www-form-urlencoded"
+        )
     assert response.status_code == 400
     assert "'payload'" in response.json()["error"]
 
@@ -391,8 +388,11 @@ async def test_non_object_payload_is_400() -> None:
 async def test_missing_event_header_is_400() -> None:
     body = load("issues/opened.payload.json")
     async with WebhookTestClient([plugin], make_config()) as client:
-        response = await client.post(URL, content=body, headers={
-            "Content-Type": "application/json", "X-Hub-Signature-256": sign(body)})
+        response = await client.post(
+            URL,
+            content=body,
+            headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(body)},
+        )
     assert response.status_code == 400
     assert "X-GitHub-Event" in response.json()["error"]
 
@@ -411,8 +411,7 @@ async def test_events_filter_by_event_name() -> None:
         pushed = await deliver(client, "push", load("push/with-new-branch.payload.json"))
         opened = await deliver(client, "issues", load("issues/opened.payload.json"))
         await client.drain()
-    assert pushed.json() == {"status": "ignored", "event": "push",
-                             "reason": "event not in EVENTS"}
+    assert pushed.json() == {"status": "ignored", "event": "push", "reason": "event not in EVENTS"}
     assert opened.json()["status"] == "success"
     assert [message.text for message in client.messages] == [
         EXPECTED_ZH["issues/opened.payload.json"]
@@ -444,15 +443,19 @@ async def test_branches_filter_drops_other_branch() -> None:
     async with WebhookTestClient([plugin], config) as client:
         response = await deliver(client, "push", load("push/with-new-branch.payload.json"))
         await client.drain()
-    assert response.json() == {"status": "ignored", "event": "push",
-                               "reason": "ref not matched by BRANCHES"}
+    assert response.json() == {
+        "status": "ignored",
+        "event": "push",
+        "reason": "ref not matched by BRANCHES",
+    }
     assert client.messages == []
 
 
 @pytest.mark.anyio
 async def test_branches_filter_glob_matches() -> None:
-    texts = await texts_after("push", load("push/with-new-branch.payload.json"),
-                              make_config(BRANCHES="main, mast*"))
+    texts = await texts_after(
+        "push", load("push/with-new-branch.payload.json"), make_config(BRANCHES="main, mast*")
+    )
     assert texts == [EXPECTED_ZH["push/with-new-branch.payload.json"]]
 
 
@@ -467,15 +470,17 @@ async def test_branches_filter_drops_tag_push() -> None:
 
 @pytest.mark.anyio
 async def test_branches_filter_full_ref_admits_tags() -> None:
-    texts = await texts_after("push", load("push/payload.json"),
-                              make_config(BRANCHES="master, refs/tags/*"))
+    texts = await texts_after(
+        "push", load("push/payload.json"), make_config(BRANCHES="master, refs/tags/*")
+    )
     assert texts == [EXPECTED_ZH["push/payload.json"]]
 
 
 @pytest.mark.anyio
 async def test_branches_filter_ignores_other_events() -> None:
-    texts = await texts_after("issues", load("issues/opened.payload.json"),
-                              make_config(BRANCHES="main"))
+    texts = await texts_after(
+        "issues", load("issues/opened.payload.json"), make_config(BRANCHES="main")
+    )
     assert len(texts) == 1
 
 
@@ -487,7 +492,9 @@ async def test_several_notification_chats() -> None:
         await client.drain()
     assert response.json()["notified"] == 2
     assert sorted(message.chat_key for message in client.messages) == [
-        "console-ops", "onebot_v11-group_1"]
+        "console-ops",
+        "onebot_v11-group_1",
+    ]
 
 
 @pytest.mark.anyio
@@ -512,8 +519,9 @@ async def test_empty_notification_chat_sends_nothing() -> None:
 
 @pytest.mark.anyio
 async def test_long_message_truncated() -> None:
-    texts = await texts_after("issues", load("issues/opened.payload.json"),
-                              make_config(MAX_MESSAGE_LENGTH=30))
+    texts = await texts_after(
+        "issues", load("issues/opened.payload.json"), make_config(MAX_MESSAGE_LENGTH=30)
+    )
     assert len(texts[0]) == 30
     assert texts[0] == EXPECTED_ZH["issues/opened.payload.json"][:29] + "…"
 
@@ -543,27 +551,20 @@ async def test_null_fields_degrade_to_placeholders() -> None:
         await client.drain()
     assert response.status_code == 200
     assert [message.text for message in client.messages] == [
-        "📦 推送\n"
-        "仓库：未知\n"
-        "分支：main\n"
-        "推送者：未知\n"
-        "提交：2 个\n"
-        "- 未知（未知）\n"
-        "- 未知（未知）"
+        "📦 推送\n仓库：未知\n分支：main\n推送者：未知\n提交：2 个\n- 未知（未知）\n- 未知（未知）"
     ]
 
 
 @pytest.mark.anyio
 async def test_null_issue_fields_degrade() -> None:
-    payload = {"action": "opened", "issue": {"number": None, "title": None, "html_url": None},
-               "sender": {"login": None}, "repository": {"full_name": "o/r"}}
+    payload = {
+        "action": "opened",
+        "issue": {"number": None, "title": None, "html_url": None},
+        "sender": {"login": None},
+        "repository": {"full_name": "o/r"},
+    }
     texts = await texts_after("issues", json.dumps(payload).encode(), make_config(LOCALE="en"))
-    assert texts == [
-        "🐛 Issue #? opened\n"
-        "Repository: o/r\n"
-        "Title: unknown\n"
-        "By: unknown"
-    ]
+    assert texts == ["🐛 Issue #? opened\nRepository: o/r\nTitle: unknown\nBy: unknown"]
 
 
 @pytest.mark.anyio
@@ -611,9 +612,14 @@ def test_push_more_commits_english() -> None:
 
 
 def test_zero_commit_force_push() -> None:
-    payload = {"ref": "refs/heads/main", "forced": True, "commits": [],
-               "pusher": {"name": "alice"}, "repository": {"full_name": "o/r"},
-               "compare": "https://github.com/o/r/compare/1...2"}
+    payload = {
+        "ref": "refs/heads/main",
+        "forced": True,
+        "commits": [],
+        "pusher": {"name": "alice"},
+        "repository": {"full_name": "o/r"},
+        "compare": "https://github.com/o/r/compare/1...2",
+    }
     assert format_event("push", payload, "en") == (
         "📦 Force push\n"
         "Repository: o/r\n"
@@ -625,21 +631,28 @@ def test_zero_commit_force_push() -> None:
 
 
 def test_deleted_branch_push() -> None:
-    payload = {"ref": "refs/heads/feature/x", "deleted": True, "commits": [],
-               "pusher": {"name": "alice"}, "repository": {"full_name": "o/r"},
-               "compare": "https://github.com/o/r/compare/1...0"}
+    payload = {
+        "ref": "refs/heads/feature/x",
+        "deleted": True,
+        "commits": [],
+        "pusher": {"name": "alice"},
+        "repository": {"full_name": "o/r"},
+        "compare": "https://github.com/o/r/compare/1...0",
+    }
     assert format_event("push", payload, "zh_CN") == (
-        "🗑️ 分支已删除\n"
-        "仓库：o/r\n"
-        "分支：feature/x\n"
-        "推送者：alice"
+        "🗑️ 分支已删除\n仓库：o/r\n分支：feature/x\n推送者：alice"
     )
 
 
 def test_new_tag_push() -> None:
-    payload = {"ref": "refs/tags/v1.2.0", "created": True, "commits": [],
-               "pusher": {"name": "alice"}, "repository": {"full_name": "o/r"},
-               "compare": "https://github.com/o/r/compare/v1.2.0"}
+    payload = {
+        "ref": "refs/tags/v1.2.0",
+        "created": True,
+        "commits": [],
+        "pusher": {"name": "alice"},
+        "repository": {"full_name": "o/r"},
+        "compare": "https://github.com/o/r/compare/v1.2.0",
+    }
     assert format_event("push", payload, "en") == (
         "🏷️ New tag\n"
         "Repository: o/r\n"
@@ -650,8 +663,10 @@ def test_new_tag_push() -> None:
 
 
 def test_long_commit_title_cut() -> None:
-    payload = {"ref": "refs/heads/main", "commits": [{"message": "x" * 100,
-                                                     "author": {"username": "bob"}}]}
+    payload = {
+        "ref": "refs/heads/main",
+        "commits": [{"message": "x" * 100, "author": {"username": "bob"}}],
+    }
     text = format_event("push", payload, "en")
     assert text is not None
     assert "- " + "x" * 71 + "… (bob)" in text.splitlines()
@@ -728,14 +743,18 @@ def test_named_prerelease() -> None:
     text = format_event("release", payload, "zh_CN")
     assert text is not None
     assert text.splitlines()[:3] == [
-        "🚀 预发布 First preview", "仓库：Codertocat/Hello-World", "标签：0.0.1"]
+        "🚀 预发布 First preview",
+        "仓库：Codertocat/Hello-World",
+        "标签：0.0.1",
+    ]
 
 
 def test_release_created_is_generic() -> None:
     payload = json.loads(load("release/published.payload.json"))
     payload["action"] = "created"
     assert format_event("release", payload, "en") == (
-        "📣 GitHub event release.created: Codertocat/Hello-World")
+        "📣 GitHub event release.created: Codertocat/Hello-World"
+    )
 
 
 def test_failed_workflow_run() -> None:
@@ -755,23 +774,62 @@ def test_workflow_run_unknown_conclusion() -> None:
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=30,
 )
-FIELD_NAMES = st.sampled_from([
-    "action", "ref", "created", "deleted", "forced", "compare", "commits", "pusher",
-    "sender", "repository", "issue", "comment", "label", "assignee", "pull_request",
-    "requested_reviewer", "requested_team", "release", "workflow", "workflow_run", "number",
-])
-EVENTS = st.sampled_from([
-    "push", "issues", "issue_comment", "pull_request", "release", "workflow_run", "star",
-    "fork", "ping",
-])
-ACTIONS = st.sampled_from([
-    "opened", "closed", "labeled", "assigned", "created", "published", "completed",
-    "review_requested", "ready_for_review",
-])
+FIELD_NAMES = st.sampled_from(
+    [
+        "action",
+        "ref",
+        "created",
+        "deleted",
+        "forced",
+        "compare",
+        "commits",
+        "pusher",
+        "sender",
+        "repository",
+        "issue",
+        "comment",
+        "label",
+        "assignee",
+        "pull_request",
+        "requested_reviewer",
+        "requested_team",
+        "release",
+        "workflow",
+        "workflow_run",
+        "number",
+    ]
+)
+EVENTS = st.sampled_from(
+    [
+        "push",
+        "issues",
+        "issue_comment",
+        "pull_request",
+        "release",
+        "workflow_run",
+        "star",
+        "fork",
+        "ping",
+    ]
+)
+ACTIONS = st.sampled_from(
+    [
+        "opened",
+        "closed",
+        "labeled",
+        "assigned",
+        "created",
+        "published",
+        "completed",
+        "review_requested",
+        "ready_for_review",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -65,8 +65,9 @@ SHORT_GRACE = Settings(server=ServerSettings(grace_period=0.05))
 async def test_running_task_reports_running(tmp_path: Path) -> None:
     # A step of an hour keeps the task running while it is read.
     config = make_config(STEP_SECONDS=3600)
-    async with WebhookTestClient([plugin], config, data_dir=tmp_path,
-                                 settings=SHORT_GRACE) as client:
+    async with WebhookTestClient(
+        [plugin], config, data_dir=tmp_path, settings=SHORT_GRACE
+    ) as client:
         started = await client.post(URL, json={"steps": 1}, headers=AUTH)
         task_id = started.json()["task_id"]
         running = await client.get(URL, params={"id": task_id}, headers=AUTH)
@@ -111,18 +112,22 @@ async def test_missing_id_is_400() -> None:
     async with WebhookTestClient([plugin], make_config()) as client:
         response = await client.get(URL, headers=AUTH)
     assert response.status_code == 400
-    assert response.json() == {
-        "error": "missing query parameter 'id': GET /tasks?id=<task_id>"}
+    assert response.json() == {"error": "missing query parameter 'id': GET /tasks?id=<task_id>"}
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("body", "error"), [
-    ({"steps": 0}, "invalid task request: steps must be between 1 and 100, got 0"),
-    ({"steps": 101}, "invalid task request: steps must be between 1 and 100, got 101"),
-    ({"steps": "3"}, "invalid task request: invalid fields: steps (expected an integer, "
-                     "got string)"),
-    ([1, 2], "the task parameters must be a JSON object, got list"),
-])
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"steps": 0}, "invalid task request: steps must be between 1 and 100, got 0"),
+        ({"steps": 101}, "invalid task request: steps must be between 1 and 100, got 101"),
+        (
+            {"steps": "3"},
+            "invalid task request: invalid fields: steps (expected an integer, got string)",
+        ),
+        ([1, 2], "the task parameters must be a JSON object, got list"),
+    ],
+)
 async def test_invalid_request_is_400(body: Any, error: str) -> None:
     async with WebhookTestClient([plugin], make_config()) as client:
         response = await client.post(URL, json=body, headers=AUTH)
@@ -147,7 +152,8 @@ async def test_completion_notice() -> None:
         await client.drain()
     task_id = started.json()["task_id"]
     assert [(m.chat_key, m.text) for m in client.messages] == [
-        ("console-ops", f'✅ Task "{task_id}" completed (2 steps)')]
+        ("console-ops", f'✅ Task "{task_id}" completed (2 steps)')
+    ]
 
 
 @pytest.mark.anyio

@@ -41,7 +41,8 @@ async def post_json(
     body = json.dumps(payload).encode()
     async with WebhookTestClient([plugin], config or make_config()) as client:
         response = await client.post(
-            f"{BASE}{path}", content=body,
+            f"{BASE}{path}",
+            content=body,
             headers={"Content-Type": "application/json", **(AUTH if headers is None else headers)},
         )
         await client.drain()
@@ -72,10 +73,16 @@ ALERTMANAGER: dict[str, Any] = {
     "alerts": [
         {
             "status": "firing",
-            "labels": {"alertname": "HighRequestLatency", "job": "api",
-                       "instance": "api-1:8080", "severity": "critical"},
-            "annotations": {"summary": "p99 latency is 1.8s",
-                            "description": "p99 request latency above 1s for 10 minutes"},
+            "labels": {
+                "alertname": "HighRequestLatency",
+                "job": "api",
+                "instance": "api-1:8080",
+                "severity": "critical",
+            },
+            "annotations": {
+                "summary": "p99 latency is 1.8s",
+                "description": "p99 request latency above 1s for 10 minutes",
+            },
             "startsAt": "2024-05-01T12:00:00.123456789Z",
             "endsAt": "0001-01-01T00:00:00Z",
             "generatorURL": "http://prometheus.example.org:9090/graph?g0.expr=latency",
@@ -83,8 +90,12 @@ ALERTMANAGER: dict[str, Any] = {
         },
         {
             "status": "firing",
-            "labels": {"alertname": "HighRequestLatency", "job": "api",
-                       "instance": "api-2:8080", "severity": "warning"},
+            "labels": {
+                "alertname": "HighRequestLatency",
+                "job": "api",
+                "instance": "api-2:8080",
+                "severity": "warning",
+            },
             "annotations": {"summary": "p99 latency is 1.1s"},
             "startsAt": "2024-05-01T12:03:00Z",
             "endsAt": "0001-01-01T00:00:00Z",
@@ -93,8 +104,12 @@ ALERTMANAGER: dict[str, Any] = {
         },
         {
             "status": "resolved",
-            "labels": {"alertname": "HighRequestLatency", "job": "api",
-                       "instance": "api-3:8080", "severity": "warning"},
+            "labels": {
+                "alertname": "HighRequestLatency",
+                "job": "api",
+                "instance": "api-3:8080",
+                "severity": "warning",
+            },
             "annotations": {"summary": "p99 latency is 0.9s"},
             "startsAt": "2024-05-01T11:00:00Z",
             "endsAt": "2024-05-01T11:45:00Z",
@@ -113,11 +128,17 @@ GRAFANA: dict[str, Any] = {
     "alerts": [
         {
             "status": "firing",
-            "labels": {"alertname": "High memory usage", "team": "blue", "zone": "us-1",
-                       "severity": "critical"},
-            "annotations": {"description": "The system has high memory usage",
-                            "runbook_url": "https://myrunbook.com/runbook/1234",
-                            "summary": "This alert was triggered for zone us-1"},
+            "labels": {
+                "alertname": "High memory usage",
+                "team": "blue",
+                "zone": "us-1",
+                "severity": "critical",
+            },
+            "annotations": {
+                "description": "The system has high memory usage",
+                "runbook_url": "https://myrunbook.com/runbook/1234",
+                "summary": "This alert was triggered for zone us-1",
+            },
             "startsAt": "2021-10-12T09:51:03.157076+02:00",
             "endsAt": "0001-01-01T00:00:00Z",
             "generatorURL": "https://play.grafana.org/alerting/1afz29v7z/edit",
@@ -129,11 +150,17 @@ GRAFANA: dict[str, Any] = {
         },
         {
             "status": "firing",
-            "labels": {"alertname": "High CPU usage", "team": "blue", "zone": "eu-1",
-                       "severity": "warning"},
-            "annotations": {"description": "The system has high CPU usage",
-                            "runbook_url": "https://myrunbook.com/runbook/1234",
-                            "summary": "This alert was triggered for zone eu-1"},
+            "labels": {
+                "alertname": "High CPU usage",
+                "team": "blue",
+                "zone": "eu-1",
+                "severity": "warning",
+            },
+            "annotations": {
+                "description": "The system has high CPU usage",
+                "runbook_url": "https://myrunbook.com/runbook/1234",
+                "summary": "This alert was triggered for zone eu-1",
+            },
             "startsAt": "2021-10-12T09:56:03.157076+02:00",
             "endsAt": "0001-01-01T00:00:00Z",
             "generatorURL": "https://play.grafana.org/alerting/d1rdpdv7k/edit",
@@ -195,8 +222,9 @@ async def test_generic_alert_english() -> None:
 @pytest.mark.anyio
 async def test_generic_alert_minimal_fields() -> None:
     before = time.time()
-    _, texts = await post_json("/alert", {"service": "db", "level": "WARN"},
-                               make_config(LOCALE="en"))
+    _, texts = await post_json(
+        "/alert", {"service": "db", "level": "WARN"}, make_config(LOCALE="en")
+    )
     lines = texts[0].splitlines()
     assert lines[0] == "🟡 Alert | WARNING"
     assert lines[3] == "Details: no details"
@@ -222,14 +250,17 @@ async def test_generic_alert_missing_fields_named() -> None:
 
 @pytest.mark.anyio
 async def test_generic_alert_wrong_types_named() -> None:
-    response, _ = await post_json("/alert", {"service": None, "level": "info",
-                                             "timestamp": "yesterday", "metrics": [1]})
+    response, _ = await post_json(
+        "/alert", {"service": None, "level": "info", "timestamp": "yesterday", "metrics": [1]}
+    )
     assert response.status_code == 400
-    assert response.json() == {"error": (
-        "invalid alert: invalid fields: service (expected a string, got null), "
-        "timestamp (expected Unix seconds or an ISO 8601 time, got 'yesterday'), "
-        "metrics (expected an object, got array)"
-    )}
+    assert response.json() == {
+        "error": (
+            "invalid alert: invalid fields: service (expected a string, got null), "
+            "timestamp (expected Unix seconds or an ISO 8601 time, got 'yesterday'), "
+            "metrics (expected an object, got array)"
+        )
+    }
 
 
 @pytest.mark.anyio
@@ -286,8 +317,9 @@ async def test_missing_token_is_401(path: str) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("path", ["/alert", "/alertmanager", "/grafana"])
 async def test_wrong_token_is_401(path: str) -> None:
-    response, texts = await post_json(path, ALERTMANAGER,
-                                      headers={"Authorization": "Bearer not-the-token"})
+    response, texts = await post_json(
+        path, ALERTMANAGER, headers={"Authorization": "Bearer not-the-token"}
+    )
     assert response.status_code == 401
     assert response.json() == {"error": "invalid token"}
     assert texts == []
@@ -295,16 +327,18 @@ async def test_wrong_token_is_401(path: str) -> None:
 
 @pytest.mark.anyio
 async def test_basic_auth_scheme_is_401() -> None:
-    response, _ = await post_json("/alert", GENERIC_ALERT,
-                                  headers={"Authorization": f"Basic {TOKEN}"})
+    response, _ = await post_json(
+        "/alert", GENERIC_ALERT, headers={"Authorization": f"Basic {TOKEN}"}
+    )
     assert response.status_code == 401
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("path", ["/alert", "/alertmanager", "/grafana"])
 async def test_empty_token_setting_fails_closed(path: str) -> None:
-    response, texts = await post_json(path, GENERIC_ALERT, make_config(API_TOKEN=""),
-                                      headers={"Authorization": "Bearer "})
+    response, texts = await post_json(
+        path, GENERIC_ALERT, make_config(API_TOKEN=""), headers={"Authorization": "Bearer "}
+    )
     assert response.status_code == 503
     assert response.json() == {"error": "webhook secret is not configured"}
     assert texts == []
@@ -353,8 +387,9 @@ async def test_alertmanager_group_english() -> None:
 
 @pytest.mark.anyio
 async def test_alertmanager_min_level_keeps_critical_only() -> None:
-    _, texts = await post_json("/alertmanager", ALERTMANAGER,
-                               make_config(MIN_LEVEL="critical", LOCALE="en"))
+    _, texts = await post_json(
+        "/alertmanager", ALERTMANAGER, make_config(MIN_LEVEL="critical", LOCALE="en")
+    )
     assert texts == [
         "🔴 Firing | Alertmanager\n"
         "Labels: job=api\n"
@@ -423,11 +458,13 @@ async def test_alertmanager_invalid_body_names_fields() -> None:
     payload = {"status": "firing", "alerts": [{"status": "firing", "labels": {"a": 1}}, 7]}
     response, texts = await post_json("/alertmanager", payload)
     assert response.status_code == 400
-    assert response.json() == {"error": (
-        "invalid Alertmanager notification: invalid fields: "
-        "alerts[0].labels['a'] (expected a string, got number), "
-        "alerts[1] (expected an object, got number)"
-    )}
+    assert response.json() == {
+        "error": (
+            "invalid Alertmanager notification: invalid fields: "
+            "alerts[0].labels['a'] (expected a string, got number), "
+            "alerts[1] (expected an object, got number)"
+        )
+    }
     assert texts == []
 
 
@@ -435,9 +472,9 @@ async def test_alertmanager_invalid_body_names_fields() -> None:
 async def test_alertmanager_missing_alerts_is_400() -> None:
     response, _ = await post_json("/alertmanager", {"version": "4"})
     assert response.status_code == 400
-    assert response.json() == {"error": (
-        "invalid Alertmanager notification: missing required fields: alerts, status"
-    )}
+    assert response.json() == {
+        "error": ("invalid Alertmanager notification: missing required fields: alerts, status")
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -481,8 +518,9 @@ async def test_grafana_group_english() -> None:
 async def test_grafana_accepts_put() -> None:
     body = json.dumps(GRAFANA).encode()
     async with WebhookTestClient([plugin], make_config()) as client:
-        response = await client.put(f"{BASE}/grafana", content=body, headers={
-            "Content-Type": "application/json", **AUTH})
+        response = await client.put(
+            f"{BASE}/grafana", content=body, headers={"Content-Type": "application/json", **AUTH}
+        )
         await client.drain()
     assert response.status_code == 200
     assert len(client.messages) == 1
@@ -507,8 +545,11 @@ async def post_grafana_signed(
 ) -> tuple[TestResponse, int]:
     body = json.dumps(GRAFANA).encode()
     async with WebhookTestClient([plugin], config) as client:
-        response = await client.post(f"{BASE}/grafana", content=body, headers={
-            "Content-Type": "application/json", **AUTH, **extra_headers})
+        response = await client.post(
+            f"{BASE}/grafana",
+            content=body,
+            headers={"Content-Type": "application/json", **AUTH, **extra_headers},
+        )
         await client.drain()
     return response, len(client.messages)
 
@@ -549,10 +590,15 @@ async def test_grafana_hmac_with_timestamp_header() -> None:
     body = json.dumps(GRAFANA).encode()
     timestamp = str(int(time.time()))
     response, sent = await post_grafana_signed(
-        make_config(GRAFANA_SECRET="grafana-hmac", GRAFANA_TIMESTAMP_HEADER="X-Grafana-Time",
-                    GRAFANA_SIGNATURE_HEADER="X-Signature"),
-        {"X-Signature": grafana_signature(body, "grafana-hmac", timestamp),
-         "X-Grafana-Time": timestamp},
+        make_config(
+            GRAFANA_SECRET="grafana-hmac",
+            GRAFANA_TIMESTAMP_HEADER="X-Grafana-Time",
+            GRAFANA_SIGNATURE_HEADER="X-Signature",
+        ),
+        {
+            "X-Signature": grafana_signature(body, "grafana-hmac", timestamp),
+            "X-Grafana-Time": timestamp,
+        },
     )
     assert response.status_code == 200, response.text
     assert sent == 1
@@ -562,9 +608,14 @@ async def test_grafana_hmac_with_timestamp_header() -> None:
 async def test_grafana_hmac_still_needs_token() -> None:
     body = json.dumps(GRAFANA).encode()
     async with WebhookTestClient([plugin], make_config(GRAFANA_SECRET="grafana-hmac")) as client:
-        response = await client.post(f"{BASE}/grafana", content=body, headers={
-            "Content-Type": "application/json",
-            "X-Grafana-Alerting-Signature": grafana_signature(body, "grafana-hmac")})
+        response = await client.post(
+            f"{BASE}/grafana",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Grafana-Alerting-Signature": grafana_signature(body, "grafana-hmac"),
+            },
+        )
     assert response.status_code == 401
 
 
@@ -574,8 +625,10 @@ async def test_grafana_invalid_values_is_400() -> None:
     payload["alerts"][0]["values"] = [1, 2]
     response, texts = await post_json("/grafana", payload)
     assert response.status_code == 400
-    assert response.json() == {"error": (
-        "invalid Grafana notification: invalid fields: alerts[0].values "
-        "(expected an object, got array)"
-    )}
+    assert response.json() == {
+        "error": (
+            "invalid Grafana notification: invalid fields: alerts[0].values "
+            "(expected an object, got array)"
+        )
+    }
     assert texts == []

@@ -47,10 +47,17 @@ def test_parse_chat_keys_drops_blanks_and_repeats() -> None:
     assert parse_chat_keys(" console-a, ,console-b,console-a ") == ["console-a", "console-b"]
 
 
-@pytest.mark.parametrize(("size", "text"), [
-    (0, "0 B"), (999, "999 B"), (1000, "1.0 KB"), (1536, "1.5 KB"),
-    (12_300_000, "12.3 MB"), (5 * 10**12, "5.0 TB"),
-])
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 B"),
+        (999, "999 B"),
+        (1000, "1.0 KB"),
+        (1536, "1.5 KB"),
+        (12_300_000, "12.3 MB"),
+        (5 * 10**12, "5.0 TB"),
+    ],
+)
 def test_format_size(size: int, text: str) -> None:
     assert format_size(size) == text
 
@@ -83,7 +90,6 @@ class Sample:
     name: str
     count: int = 0
     tags: list[str] = attrs.Factory(list)
-
 
 
 def test_structure_body_names_every_problem() -> None:

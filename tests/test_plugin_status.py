@@ -16,7 +16,10 @@ URL = "/api/plugin/status/webhook/status"
 TOKEN = "status-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ALL_PLUGINS = [
-    status.plugin, github_notifier.plugin, monitor_alert.plugin, file_upload.plugin,
+    status.plugin,
+    github_notifier.plugin,
+    monitor_alert.plugin,
+    file_upload.plugin,
     long_process.plugin,
 ]
 CONFIG: dict[str, dict[str, Any]] = {
@@ -82,8 +85,9 @@ async def test_post_without_token_is_401() -> None:
 @pytest.mark.anyio
 async def test_post_with_wrong_token_is_401() -> None:
     async with WebhookTestClient(ALL_PLUGINS, CONFIG) as client:
-        response = await client.post(URL, json={"status": "maintenance"},
-                                     headers={"Authorization": "Bearer status-tokeN"})
+        response = await client.post(
+            URL, json={"status": "maintenance"}, headers={"Authorization": "Bearer status-tokeN"}
+        )
         after = await client.get(URL)
     assert response.status_code == 401
     assert after.json()["status"] == "running"
@@ -92,8 +96,9 @@ async def test_post_with_wrong_token_is_401() -> None:
 @pytest.mark.anyio
 async def test_post_with_empty_token_setting_is_503() -> None:
     async with WebhookTestClient([status.plugin], {"status": {"API_TOKEN": ""}}) as client:
-        response = await client.post(URL, json={"status": "maintenance"},
-                                     headers={"Authorization": "Bearer "})
+        response = await client.post(
+            URL, json={"status": "maintenance"}, headers={"Authorization": "Bearer "}
+        )
     assert response.status_code == 503
 
 
@@ -104,7 +109,8 @@ async def test_post_invalid_status_is_400(body: Any) -> None:
         response = await client.post(URL, json=body, headers=AUTH)
     assert response.status_code == 400
     assert response.json() == {
-        "error": 'expected a JSON body {"status": "maintenance"} or {"status": "running"}'}
+        "error": 'expected a JSON body {"status": "maintenance"} or {"status": "running"}'
+    }
 
 
 @pytest.mark.anyio
@@ -117,8 +123,11 @@ async def test_put_not_allowed() -> None:
 def github_push() -> tuple[bytes, dict[str, str]]:
     body = b'{"ref": "refs/heads/main", "commits": []}'
     signature = "sha256=" + hmac.new(b"gh", body, hashlib.sha256).hexdigest()
-    return body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": signature,
-                  "Content-Type": "application/json"}
+    return body, {
+        "X-GitHub-Event": "push",
+        "X-Hub-Signature-256": signature,
+        "Content-Type": "application/json",
+    }
 
 
 @pytest.mark.anyio
@@ -126,17 +135,25 @@ async def test_maintenance_blocks_other_plugins() -> None:
     body, headers = github_push()
     async with WebhookTestClient(ALL_PLUGINS, CONFIG) as client:
         await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
-        github = await client.post("/api/plugin/github-notifier/webhook/github",
-                                   content=body, headers=headers)
-        alert = await client.post("/api/plugin/monitor-alert/webhook/alert",
-                                  json={"service": "db", "level": "critical"},
-                                  headers={"Authorization": "Bearer mon"})
-        upload = await client.post("/api/plugin/file-upload/webhook/upload",
-                                   data={"chat_key": "console-ops"},
-                                   files={"file": ("a.txt", b"x")},
-                                   headers={"Authorization": "Bearer up"})
-        task = await client.post("/api/plugin/long-process/webhook/tasks", json={},
-                                 headers={"Authorization": "Bearer lp"})
+        github = await client.post(
+            "/api/plugin/github-notifier/webhook/github", content=body, headers=headers
+        )
+        alert = await client.post(
+            "/api/plugin/monitor-alert/webhook/alert",
+            json={"service": "db", "level": "critical"},
+            headers={"Authorization": "Bearer mon"},
+        )
+        upload = await client.post(
+            "/api/plugin/file-upload/webhook/upload",
+            data={"chat_key": "console-ops"},
+            files={"file": ("a.txt", b"x")},
+            headers={"Authorization": "Bearer up"},
+        )
+        task = await client.post(
+            "/api/plugin/long-process/webhook/tasks",
+            json={},
+            headers={"Authorization": "Bearer lp"},
+        )
         await client.drain()
     for response in (github, alert, upload, task):
         assert response.status_code == 503
@@ -150,8 +167,9 @@ async def test_running_again_unblocks() -> None:
     async with WebhookTestClient(ALL_PLUGINS, CONFIG) as client:
         await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
         back = await client.post(URL, json={"status": "running"}, headers=AUTH)
-        github = await client.post("/api/plugin/github-notifier/webhook/github",
-                                   content=body, headers=headers)
+        github = await client.post(
+            "/api/plugin/github-notifier/webhook/github", content=body, headers=headers
+        )
         await client.drain()
     assert back.json() == {"status": "running", "previous": "maintenance"}
     assert github.status_code == 200
@@ -164,8 +182,10 @@ async def test_maintenance_survives_restart(tmp_path: Path) -> None:
         await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
     async with WebhookTestClient(ALL_PLUGINS, CONFIG, data_dir=tmp_path) as client:
         report = await client.get(URL)
-        alert = await client.post("/api/plugin/monitor-alert/webhook/alert",
-                                  json={"service": "db", "level": "critical"},
-                                  headers={"Authorization": "Bearer mon"})
+        alert = await client.post(
+            "/api/plugin/monitor-alert/webhook/alert",
+            json={"service": "db", "level": "critical"},
+            headers={"Authorization": "Bearer mon"},
+        )
     assert report.json()["status"] == "maintenance"
     assert alert.status_code == 503

@@ -46,8 +46,12 @@ async def send(
     headers: dict[str, str] | None = None,
 ) -> TestResponse:
     data = {} if chat_key is None else {"chat_key": chat_key}
-    return await client.post(URL, data=data, files={"file": (filename, content, "text/plain")},
-                             headers=AUTH if headers is None else headers)
+    return await client.post(
+        URL,
+        data=data,
+        files={"file": (filename, content, "text/plain")},
+        headers=AUTH if headers is None else headers,
+    )
 
 
 @pytest.mark.anyio
@@ -57,8 +61,11 @@ async def test_upload_saved_with_digest(tmp_path: Path) -> None:
         response = await send(client, "report.txt", content)
         await client.drain()
     assert response.status_code == 200, response.text
-    assert response.json() == {"filename": "report.txt", "size": len(content),
-                               "sha256": hashlib.sha256(content).hexdigest()}
+    assert response.json() == {
+        "filename": "report.txt",
+        "size": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+    }
     assert (upload_dir(tmp_path) / "report.txt").read_bytes() == content
     assert client.messages == []
 
@@ -87,17 +94,20 @@ async def test_same_name_other_chat_no_suffix(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("filename", [
-    "../../etc/passwd",
-    "../outside.txt",
-    "/etc/passwd",
-    "dir/file.txt",
-    "..",
-    ".",
-    "",
-    "   ",
-    "...",
-])
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "../../etc/passwd",
+        "../outside.txt",
+        "/etc/passwd",
+        "dir/file.txt",
+        "..",
+        ".",
+        "",
+        "   ",
+        "...",
+    ],
+)
 async def test_unsafe_names_rejected(tmp_path: Path, filename: str) -> None:
     async with WebhookTestClient([plugin], make_config(), data_dir=tmp_path) as client:
         response = await send(client, filename, b"data")
@@ -143,27 +153,34 @@ async def test_missing_chat_key_rejected(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_missing_file_rejected(tmp_path: Path) -> None:
     async with WebhookTestClient([plugin], make_config(), data_dir=tmp_path) as client:
-        response = await client.post(URL, data={"chat_key": CHAT, "file": "not a file"},
-                                     files={"other": ("a.txt", b"x")}, headers=AUTH)
+        response = await client.post(
+            URL,
+            data={"chat_key": CHAT, "file": "not a file"},
+            files={"other": ("a.txt", b"x")},
+            headers=AUTH,
+        )
     assert response.status_code == 400
     assert response.json() == {"error": "form part 'file' must be a file (a part with a filename)"}
 
 
 @pytest.mark.anyio
 async def test_file_over_limit_is_413(tmp_path: Path) -> None:
-    async with WebhookTestClient([plugin], make_config(MAX_FILE_SIZE=1000),
-                                 data_dir=tmp_path) as client:
+    async with WebhookTestClient(
+        [plugin], make_config(MAX_FILE_SIZE=1000), data_dir=tmp_path
+    ) as client:
         response = await send(client, "big.bin", b"x" * 1001)
     assert response.status_code == 413
     assert response.json() == {
-        "error": "the file is 1001 bytes, more than MAX_FILE_SIZE (1000 bytes)"}
+        "error": "the file is 1001 bytes, more than MAX_FILE_SIZE (1000 bytes)"
+    }
     assert not upload_dir(tmp_path).exists()
 
 
 @pytest.mark.anyio
 async def test_file_at_limit_accepted(tmp_path: Path) -> None:
-    async with WebhookTestClient([plugin], make_config(MAX_FILE_SIZE=1000),
-                                 data_dir=tmp_path) as client:
+    async with WebhookTestClient(
+        [plugin], make_config(MAX_FILE_SIZE=1000), data_dir=tmp_path
+    ) as client:
         response = await send(client, "exact.bin", b"x" * 1000)
     assert response.status_code == 200
     assert response.json()["size"] == 1000
@@ -171,8 +188,9 @@ async def test_file_at_limit_accepted(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_body_far_over_limit_rejected_early(tmp_path: Path) -> None:
-    async with WebhookTestClient([plugin], make_config(MAX_FILE_SIZE=1000),
-                                 data_dir=tmp_path) as client:
+    async with WebhookTestClient(
+        [plugin], make_config(MAX_FILE_SIZE=1000), data_dir=tmp_path
+    ) as client:
         response = await send(client, "huge.bin", b"x" * 200_000)
     assert response.status_code == 413
     assert "request body exceeds" in response.json()["error"]
@@ -195,18 +213,19 @@ async def test_empty_token_setting_is_503(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_notice_sent_when_enabled(tmp_path: Path) -> None:
-    async with WebhookTestClient([plugin], make_config(NOTIFY=True),
-                                 data_dir=tmp_path) as client:
+    async with WebhookTestClient([plugin], make_config(NOTIFY=True), data_dir=tmp_path) as client:
         await send(client, "photo.jpg", b"x" * 1536)
         await client.drain()
     assert [(m.chat_key, m.text) for m in client.messages] == [
-        (CHAT, "📎 收到文件：photo.jpg（1.5 KB）")]
+        (CHAT, "📎 收到文件：photo.jpg（1.5 KB）")
+    ]
 
 
 @pytest.mark.anyio
 async def test_notice_english(tmp_path: Path) -> None:
-    async with WebhookTestClient([plugin], make_config(NOTIFY=True, LOCALE="en"),
-                                 data_dir=tmp_path) as client:
+    async with WebhookTestClient(
+        [plugin], make_config(NOTIFY=True, LOCALE="en"), data_dir=tmp_path
+    ) as client:
         await send(client, "notes.txt", b"hello")
         await client.drain()
     assert [m.text for m in client.messages] == ["📎 File received: notes.txt (5 B)"]

@@ -28,9 +28,11 @@ async def test_dead_instance_tasks_become_interrupted(redis_url: str) -> None:
     storage = RedisStorage(redis_url, namespace=namespace)
     await storage.open()
     now = time.time()
-    await storage.tasks_write([
-        TaskRecord("ghost-task", "p", "work", "running", now, now, owner="ghost"),
-    ])
+    await storage.tasks_write(
+        [
+            TaskRecord("ghost-task", "p", "work", "running", now, now, owner="ghost"),
+        ]
+    )
     await storage.close()
 
     app = redis_app(redis_url, namespace)

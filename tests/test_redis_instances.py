@@ -43,9 +43,7 @@ async def instances(redis_url: str) -> AsyncIterator[list[RedisStorage]]:
     async with AsyncExitStack() as stack:
         handles = []
         for _ in range(3):
-            storage = RedisStorage(
-                redis_url, namespace=namespace, visibility_timeout=VISIBILITY
-            )
+            storage = RedisStorage(redis_url, namespace=namespace, visibility_timeout=VISIBILITY)
             await storage.open()
             stack.push_async_callback(storage.close)
             handles.append(storage)
@@ -125,7 +123,10 @@ async def test_remove_acknowledges_and_deletes_entry(instances: list[RedisStorag
     entries = cast(StreamEntries, await first._conn().client.xrange(stream))
     assert [fields[b"id"].decode() for _, fields in entries] == [a2.id]
     assert await first._conn().client.xpending(stream, "workers") == {
-        "pending": 0, "min": None, "max": None, "consumers": []
+        "pending": 0,
+        "min": None,
+        "max": None,
+        "consumers": [],
     }
 
 

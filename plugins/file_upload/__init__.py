@@ -122,10 +122,7 @@ def _form_fields(form: Any) -> tuple[UploadFile, str]:
         raise BadRequest(msg)
     chat_key = form.get(CHAT_KEY_FIELD)
     if not isinstance(chat_key, str) or not chat_key.strip():
-        msg = (
-            f"missing form field {CHAT_KEY_FIELD!r} naming the chat, "
-            "e.g. onebot_v11-group_123456"
-        )
+        msg = f"missing form field {CHAT_KEY_FIELD!r} naming the chat, e.g. onebot_v11-group_123456"
         raise BadRequest(msg)
     return upload, chat_key.strip()
 
@@ -155,8 +152,9 @@ async def upload(request: WebhookRequest) -> dict[str, Any]:
         raise BadRequest(str(exc)) from None
 
     saved, size, digest = await anyio.to_thread.run_sync(_store, upload_file.file, directory, name)
-    plugin.logger.info("delivery %s: saved %s (%d bytes) for chat %s",
-                       request.delivery_id, saved, size, chat_key)
+    plugin.logger.info(
+        "delivery %s: saved %s (%d bytes) for chat %s", request.delivery_id, saved, size, chat_key
+    )
 
     if config.NOTIFY:
         locale = resolve_locale(config.LOCALE, plugin.name)

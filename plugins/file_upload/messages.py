@@ -6,7 +6,9 @@ from .._i18n import Catalogue
 
 __all__ = ["CATALOGUE"]
 
-CATALOGUE = Catalogue({
-    "zh_CN": {"received": "📎 收到文件：{filename}（{size}）"},
-    "en": {"received": "📎 File received: {filename} ({size})"},
-})
+CATALOGUE = Catalogue(
+    {
+        "zh_CN": {"received": "📎 收到文件：{filename}（{size}）"},
+        "en": {"received": "📎 File received: {filename} ({size})"},
+    }
+)

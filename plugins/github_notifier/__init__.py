@@ -121,8 +121,9 @@ async def github_webhook(request: WebhookRequest) -> dict[str, Any]:
         raise BadRequest(msg)
     payload = await _read_payload(request)
     if event == "ping":
-        plugin.logger.info("delivery %s: ping from hook %s", request.delivery_id,
-                           payload.get("hook_id"))
+        plugin.logger.info(
+            "delivery %s: ping from hook %s", request.delivery_id, payload.get("hook_id")
+        )
         return {"message": "pong"}
 
     config = _config()

@@ -35,14 +35,29 @@ MISSING_NUMBER = "?"
 _BRANCH_PREFIX = "refs/heads/"
 _TAG_PREFIX = "refs/tags/"
 
-_ISSUE_ACTIONS = frozenset({
-    "opened", "closed", "reopened", "labeled", "unlabeled", "assigned", "unassigned",
-    "edited", "deleted",
-})
-_PULL_REQUEST_ACTIONS = frozenset({
-    "opened", "closed", "reopened", "ready_for_review", "review_requested",
-    "converted_to_draft",
-})
+_ISSUE_ACTIONS = frozenset(
+    {
+        "opened",
+        "closed",
+        "reopened",
+        "labeled",
+        "unlabeled",
+        "assigned",
+        "unassigned",
+        "edited",
+        "deleted",
+    }
+)
+_PULL_REQUEST_ACTIONS = frozenset(
+    {
+        "opened",
+        "closed",
+        "reopened",
+        "ready_for_review",
+        "review_requested",
+        "converted_to_draft",
+    }
+)
 _CONCLUSION_ICONS = {
     "success": "✅",
     "failure": "❌",

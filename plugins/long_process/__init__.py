@@ -140,8 +140,9 @@ async def _start(request: WebhookRequest) -> tuple[dict[str, Any], int]:
     job = Job(steps, params)
     # The task starts only when this handler next waits, so the id is set in time.
     job.task_id = plugin.tasks.start(run_steps, job)
-    plugin.logger.info("delivery %s: started task %s with %d steps",
-                       request.delivery_id, job.task_id, steps)
+    plugin.logger.info(
+        "delivery %s: started task %s with %d steps", request.delivery_id, job.task_id, steps
+    )
     return {"task_id": job.task_id, "status": "started"}, 202
 
 

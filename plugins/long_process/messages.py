@@ -6,7 +6,9 @@ from .._i18n import Catalogue
 
 __all__ = ["CATALOGUE"]
 
-CATALOGUE = Catalogue({
-    "zh_CN": {"completed": "✅ 任务「{name}」已完成（{steps} 步）"},
-    "en": {"completed": "✅ Task \"{name}\" completed ({steps} steps)"},
-})
+CATALOGUE = Catalogue(
+    {
+        "zh_CN": {"completed": "✅ 任务「{name}」已完成（{steps} 步）"},
+        "en": {"completed": '✅ Task "{name}" completed ({steps} steps)'},
+    }
+)

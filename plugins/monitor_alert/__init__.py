@@ -128,9 +128,7 @@ def _display(config: MonitorConfig) -> Display:
 async def _send(text: str, config: MonitorConfig, request: WebhookRequest) -> dict[str, Any]:
     text = truncate_message(text, config.MAX_MESSAGE_LENGTH)
     sent = await send_to_chats(config.ALERT_CHAT, text, logger, "ALERT_CHAT")
-    logger.info(
-        "delivery %s to %s queued for %d chat(s)", request.delivery_id, request.path, sent
-    )
+    logger.info("delivery %s to %s queued for %d chat(s)", request.delivery_id, request.path, sent)
     return {"status": "success", "notified": sent}
 
 

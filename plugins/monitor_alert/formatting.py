@@ -135,7 +135,8 @@ def _alert_item(
     # The icon stands for a known severity; an unknown one is shown as a label.
     hidden = _SHOWN_LABELS if level is not None else _SHOWN_LABELS - {"severity"}
     own_labels = {
-        key: value for key, value in alert.labels.items()
+        key: value
+        for key, value in alert.labels.items()
         if key not in hidden and common_labels.get(key) != value
     }
     details = "".join(f" {key}={own_labels[key]}" for key in sorted(own_labels))

@@ -123,8 +123,15 @@ _JSON_NAMES = {
 
 converter = make_strict_converter()
 for _cls in (
-    GenericAlert, AlertmanagerAlert, AlertmanagerNotification, GrafanaAlert, GrafanaNotification
+    GenericAlert,
+    AlertmanagerAlert,
+    AlertmanagerNotification,
+    GrafanaAlert,
+    GrafanaNotification,
 ):
-    _names = {field.name: _JSON_NAMES[field.name] for field in attrs.fields(_cls)
-              if field.name in _JSON_NAMES}
+    _names = {
+        field.name: _JSON_NAMES[field.name]
+        for field in attrs.fields(_cls)
+        if field.name in _JSON_NAMES
+    }
     register_object(converter, _cls, _names)

@@ -70,8 +70,9 @@ async def _switch(request: WebhookRequest) -> dict[str, Any]:
 
     previous = await _current_status()
     await current_app().set_maintenance(requested == MAINTENANCE)
-    plugin.logger.info("delivery %s: status switched from %s to %s",
-                       request.delivery_id, previous, requested)
+    plugin.logger.info(
+        "delivery %s: status switched from %s to %s", request.delivery_id, previous, requested
+    )
     return {"status": requested, "previous": previous}
 
 
