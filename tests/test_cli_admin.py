@@ -267,7 +267,7 @@ async def test_outbox_list_retry_and_purge(tmp_path: Path) -> None:
 
     assert "dead-1" in listed.stdout
     assert "last error: HTTP 500" in listed.stdout
-    assert "12 (possible duplicates 2)" in listed.stdout
+    assert "possible duplicates: 2 (attempts that may have reached the chat)" in listed.stdout
     assert "pending-1" not in listed.stdout
     assert retried.stdout.strip() == "1 dead message moved back to pending"
     assert purged.stdout.strip() == "1 dead message deleted"
@@ -297,6 +297,72 @@ async def test_outbox_retry_takes_id_prefix(tmp_path: Path) -> None:
     assert retried.stdout.strip() == "1 dead message moved back to pending"
     assert "0a1b2c3d4e5f " in pending.stdout
     assert "0a1b99999999" not in pending.stdout
+
+
+async def test_outbox_retry_of_pending_message_says_so(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    waiting = OutboxMessage("5e5e5e5e5e5e5e5e", "console-ops", "queued", time.time())
+    waiting.next_attempt_at = time.time() + 30
+    await add_messages(tmp_path, waiting)
+    result = await plughook("outbox", "retry", "5e5e", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 2
+    assert "message 5e5e5e5e5e5e is pending, not dead" in result.stderr
+    assert re.search(r"next attempt: in (29|30) s\)", result.stderr)
+
+
+async def test_outbox_purge_counts_kept_newer_messages(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    recent = [
+        OutboxMessage(f"dead-{n}", "console-ops", "recent", time.time(), state="dead")
+        for n in range(3)
+    ]
+    await add_messages(tmp_path, *recent)
+    result = await plughook("outbox", "purge", "--dead", "--config", str(config), *PLUGIN_ARGS)
+    assert result.stdout.strip() == (
+        "0 dead messages deleted; 3 created within the last 7d kept "
+        "(--older-than sets the age, such as 1h)"
+    )
+
+
+async def test_outbox_list_says_when_limit_hides_messages(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    await add_messages(
+        tmp_path, *(OutboxMessage(f"m-{n}", "console-ops", "x", 1.0 + n) for n in range(5))
+    )
+    common = ("--config", str(config), *PLUGIN_ARGS)
+    limited = await plughook("outbox", "list", "--limit", "2", *common)
+    everything = await plughook("outbox", "list", *common)
+    assert limited.stdout.splitlines()[-1] == "showing 2 of 5 messages; --limit N shows more"
+    assert "showing" not in everything.stdout
+
+
+async def test_outbox_show_prints_whole_message(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    text = "📦 推送\n仓库：example/app\n" + "提交说明 " * 30 + "\x1b[2J"
+    message = OutboxMessage(
+        "7c7c7c7c7c7c7c7c", "console-ops", text, 1.0, plugin="github-notifier", state="dead"
+    )
+    message.last_error = "HTTP 502 from the gateway"
+    await add_messages(tmp_path, message)
+    result = await plughook("outbox", "show", "7c7c", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:4] == [
+        "message: 7c7c7c7c7c7c7c7c",
+        "state: dead",
+        "chat: console-ops",
+        "plugin: github-notifier",
+    ]
+    assert "last error: HTTP 502 from the gateway" in lines
+    assert lines[-3:] == ["  📦 推送", "  仓库：example/app", "  " + "提交说明 " * 30 + "\\x1b[2J"]
+
+
+async def test_outbox_show_unknown_id_is_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    await add_messages(tmp_path)
+    result = await plughook("outbox", "show", "nope", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 2
+    assert "no message 'nope' in the outbox" in result.stderr
 
 
 async def test_outbox_purge_rejects_bad_age(tmp_path: Path) -> None:
@@ -425,6 +491,17 @@ async def test_plugin_name_given_as_module_gets_hint(tmp_path: Path) -> None:
     assert "--plugin 'cli-test' is not a Python module name" in result.stderr
 
 
+def test_multipart_body_lines_end_without_escapes() -> None:
+    body = b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--b--\r\n'
+    assert format_body(body).splitlines() == [
+        "  --b",
+        '  Content-Disposition: form-data; name="a"',
+        "  ",
+        "  1",
+        "  --b--",
+    ]
+
+
 def test_cut_multibyte_body_shows_as_text() -> None:
     body = "长文本".encode()[:-1]
     assert format_body(body) == "  长文"
@@ -541,6 +618,20 @@ def test_outbox_table_cuts_chinese_text_to_forty_columns() -> None:
     shown = line[header.index("TEXT") :]
     assert shown == "构建失败：" + "测试" * 7 + "…"
     assert wcwidth.width(shown) == 39
+
+
+def test_outbox_table_fits_terminal_width() -> None:
+    long_text = "构建失败：" + "测试" * 100
+    messages = [queued("m-1", "ops-a", long_text, error="HTTP 500 " + "x" * 200)]
+    for width in (100, 140):
+        _, line, error = format_messages(messages, width=width)
+        assert wcwidth.width(line) in (width - 1, width)
+        assert wcwidth.width(error) <= width
+
+
+def test_outbox_table_keeps_twenty_text_columns_on_narrow_terminal() -> None:
+    header, line = format_messages([queued("m-1", "ops-a", "x" * 100)], width=60)
+    assert len(line[header.index("TEXT") :]) == 20
 
 
 def test_outbox_table_escapes_controls() -> None:

@@ -7,7 +7,7 @@ import io
 import pytest
 import wcwidth
 
-from adapters.commands import align_columns, cut_to_width
+from adapters.commands import align_columns, fit_line
 from core.channels import ConsoleChannel
 from core.display import terminal_safe
 from core.records import OutboxMessage
@@ -40,19 +40,27 @@ def test_keep_lines_keeps_newline_and_tab_only() -> None:
 
 
 def test_cut_counts_wide_characters_as_two_columns() -> None:
-    cut = cut_to_width("部署" * 30, 40)
+    cut = fit_line("部署" * 30, 40)
     assert cut == "部署" * 9 + "部…"
     assert wcwidth.width(cut) == 39
 
 
 def test_cut_keeps_emoji_sequences_whole() -> None:
     family = "👨‍👩‍👧"
-    cut = cut_to_width("abcd" + family + "tail", 6)
+    cut = fit_line("abcd" + family + "tail", 6)
     assert cut == "abcd…"
 
 
 def test_short_text_is_not_cut() -> None:
-    assert cut_to_width("构建", 4) == "构建"
+    assert fit_line("构建", 4) == "构建"
+
+
+def test_cut_never_splits_an_escape() -> None:
+    assert fit_line("ab\x1bcdef", 5) == "ab…"
+
+
+def test_line_breaks_show_as_return_symbol() -> None:
+    assert fit_line("one\r\ntwo\nthree") == "one ⏎ two ⏎ three"
 
 
 def test_columns_line_up_with_chinese_cells() -> None:

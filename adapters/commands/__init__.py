@@ -18,6 +18,7 @@ import attrs
 import wcwidth
 
 from core import WebhookApp
+from core.display import terminal_safe
 from core.errors import ConfigError
 from core.sqlite import SQLiteStorage
 
@@ -38,7 +39,7 @@ __all__ = [
     "StoredData",
     "align_columns",
     "common_parser",
-    "cut_to_width",
+    "fit_line",
     "load_app",
     "local_time_heading",
     "positive_count",
@@ -79,22 +80,26 @@ def align_columns(rows: list[list[str]], right: Collection[int] = ()) -> list[st
     return lines
 
 
-def cut_to_width(text: str, limit: int) -> str:
-    """Return ``text`` cut to ``limit`` terminal columns, ending in "…" when cut.
+def fit_line(text: str, limit: int | None = None) -> str:
+    """Return ``text`` as one terminal-safe line, cut to ``limit`` columns when given.
 
-    A character taking two columns (Chinese, most emoji) counts as two, and
-    the cut never splits a character from its combining marks or an emoji
-    sequence.
+    Newlines show as " ⏎ " and other control characters as escapes
+    (``core.display.terminal_safe``). Columns are terminal columns: a Chinese
+    character or most emoji take two. A cut line ends in "…", and the cut
+    never splits an escape, an emoji sequence or a character from its
+    combining marks.
     """
-    if wcwidth.width(text) <= limit:
-        return text
+    line = terminal_safe(text.replace("\r\n", "\n").replace("\n", " ⏎ "))
+    if limit is None or wcwidth.width(line) <= limit:
+        return line
     kept: list[str] = []
     used = 0
-    for grapheme in wcwidth.iter_graphemes(text):
-        used += wcwidth.width(grapheme)
+    for grapheme in wcwidth.iter_graphemes(text.replace("\r\n", "\n")):
+        shown = " ⏎ " if grapheme == "\n" else terminal_safe(grapheme)
+        used += wcwidth.width(shown)
         if used > limit - 1:
             break
-        kept.append(grapheme)
+        kept.append(shown)
     return "".join(kept) + "…"
 
 

@@ -270,7 +270,8 @@ def format_body(body: bytes, limit: int | None = SHOWN_BODY_LIMIT, hint: str = "
         text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
     if limit is not None and len(text) > limit:
         text = text[:limit] + f"\n… ({len(text) - limit} more characters{hint})"
-    return "\n".join(f"  {line}" for line in terminal_safe(text, keep_lines=True).splitlines())
+    shown = terminal_safe(text.replace("\r\n", "\n"), keep_lines=True)
+    return "\n".join(f"  {line}" for line in shown.splitlines())
 
 
 def run_replay(args: argparse.Namespace) -> int:

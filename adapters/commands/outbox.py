@@ -1,21 +1,24 @@
-"""``plughook outbox list|retry|purge``: inspect and repair the chat-message outbox."""
+"""``plughook outbox list|show|retry|purge``: inspect and repair the chat-message outbox."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import re
+import shutil
+import sys
 import time
 from typing import TYPE_CHECKING
 
 import anyio
+import wcwidth
 
 from core import WebhookApp
 from core.display import terminal_safe
-from core.records import OutboxMessage
+from core.records import OutboxMessage, OutboxState
 
 from ..loading import CommandError
-from . import align_columns, cut_to_width, load_app, local_time_heading, positive_count
+from . import align_columns, fit_line, load_app, local_time_heading, positive_count
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -24,8 +27,10 @@ __all__ = ["parse_age", "register"]
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-# Terminal columns of a message text shown by `list`.
+# Terminal columns of a message text shown by `list` when not printing to a terminal.
 SHOWN_TEXT_LIMIT = 40
+# Minimum terminal columns of a message text shown by `list` on a narrow terminal.
+MIN_TEXT_COLUMNS = 20
 # Characters of a message id shown by `list`. `retry` takes any unique prefix.
 SHOWN_ID_LENGTH = 12
 ALL_MESSAGES = 1_000_000_000
@@ -53,6 +58,19 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         help="number of messages to show, in queue order (default 50)",
     )
     listing.set_defaults(run=run_list)
+
+    show = actions.add_parser(
+        "show",
+        parents=[common],
+        help="print one message whole",
+        description="Print every field of one queued message and its whole text.",
+    )
+    show.add_argument(
+        "message_id",
+        metavar="ID",
+        help="message id from `outbox list`, or enough of its start to match one message",
+    )
+    show.set_defaults(run=run_show)
 
     retry = actions.add_parser(
         "retry",
@@ -98,15 +116,20 @@ def parse_age(value: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def format_messages(messages: list[OutboxMessage], now: float | None = None) -> list[str]:
-    """Return a header and a line per message, with a message's last error on a line below it.
+def format_messages(
+    messages: list[OutboxMessage], now: float | None = None, width: int | None = None
+) -> list[str]:
+    """Return a header and a line per message, with notes on lines below it.
 
-    The ATTEMPTS column also counts the possible duplicates: attempts that may
-    have reached the chat already. NEXT ATTEMPT is relative to ``now``: "due",
-    "in 12 s", "in 5 min" or "in 2 h". It is "-" for a dead message, and
-    "after earlier" for one that waits for an earlier listed message of its
-    chat, because a chat's messages are sent in order. Ids are cut to their
-    first ``SHOWN_ID_LENGTH`` characters.
+    NEXT ATTEMPT is relative to ``now``: "due", "in 12 s", "in 5 min" or
+    "in 2 h". It is "-" for a dead message, and "after earlier" for one that
+    waits for an earlier listed message of its chat, because a chat's
+    messages are sent in order. Ids are cut to their first
+    ``SHOWN_ID_LENGTH`` characters. Below a message come its possible
+    duplicates (attempts that may have reached the chat already) and its last
+    error. With a terminal ``width``, texts and notes are cut to fit it, but
+    texts keep at least ``MIN_TEXT_COLUMNS``. Without one, texts are cut to
+    ``SHOWN_TEXT_LIMIT`` columns and notes are left whole.
     """
     now = time.time() if now is None else now
     heads: dict[str, int] = {}
@@ -121,45 +144,80 @@ def format_messages(messages: list[OutboxMessage], now: float | None = None) -> 
             "CHAT",
             "ATTEMPTS",
             "NEXT ATTEMPT",
-            "TEXT",
         ]
     ]
-    errors: list[str] = [""]
     for message in messages:
-        created = _local_time(message.created_at)
         if message.state != "pending":
             next_attempt = "-"
         elif message.seq > heads[message.chat_key]:
             next_attempt = "after earlier"
         else:
             next_attempt = _time_until(message.next_attempt_at - now)
-        text = cut_to_width(terminal_safe(message.text.replace("\n", " ⏎ ")), SHOWN_TEXT_LIMIT)
-        attempts = str(message.attempts)
-        if message.possible_duplicates:
-            attempts += f" (possible duplicates {message.possible_duplicates})"
         rows.append(
             [
                 message.id[:SHOWN_ID_LENGTH],
                 message.state,
-                created,
-                terminal_safe(message.chat_key),
-                attempts,
+                _short_local_time(message.created_at),
+                fit_line(message.chat_key),
+                str(message.attempts),
                 next_attempt,
-                text,
             ]
         )
-        error = terminal_safe(message.last_error)
-        errors.append(f"    last error: {error}" if error else "")
-    lines = []
-    for line, error in zip(align_columns(rows), errors, strict=True):
+    text_limit = SHOWN_TEXT_LIMIT
+    if width is not None:
+        before_text = sum(
+            max(wcwidth.width(row[i]) + 2 for row in rows) for i in range(len(rows[0]))
+        )
+        text_limit = max(width - before_text, MIN_TEXT_COLUMNS)
+    rows[0].append("TEXT")
+    for row, message in zip(rows[1:], messages, strict=True):
+        row.append(fit_line(message.text, text_limit))
+    header, *table = align_columns(rows)
+    lines = [header]
+    for line, message in zip(table, messages, strict=True):
         lines.append(line)
-        if error:
-            lines.append(error)
+        if message.possible_duplicates:
+            note = (
+                f"    possible duplicates: {message.possible_duplicates} "
+                "(attempts that may have reached the chat)"
+            )
+            lines.append(fit_line(note, width))
+        if message.last_error:
+            lines.append(fit_line(f"    last error: {message.last_error}", width))
     return lines
 
 
-def _local_time(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+def format_message(message: OutboxMessage, now: float | None = None) -> list[str]:
+    """Return every field of ``message``, with its whole text on the lines at the end."""
+    now = time.time() if now is None else now
+    next_attempt = "-" if message.state != "pending" else _time_until(message.next_attempt_at - now)
+    created = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(message.created_at))
+    lines = [
+        f"message: {message.id}",
+        f"state: {message.state}",
+        f"chat: {fit_line(message.chat_key)}",
+        f"plugin: {fit_line(message.plugin) if message.plugin else '-'}",
+        f"created: {created}",
+        f"attempts: {message.attempts}",
+    ]
+    if message.possible_duplicates:
+        lines.append(
+            f"possible duplicates: {message.possible_duplicates} "
+            "(attempts that may have reached the chat)"
+        )
+    if message.state == "pending":
+        # Messages of one chat go in order: an earlier message may hold this one back.
+        lines.append(f"next attempt: {next_attempt}, after any earlier message of its chat")
+    if message.last_error:
+        lines.append(f"last error: {fit_line(message.last_error)}")
+    lines.append(f"text ({len(message.text)} characters):")
+    text = terminal_safe(message.text.replace("\r\n", "\n"), keep_lines=True)
+    lines.extend(f"  {line}" for line in text.split("\n"))
+    return lines
+
+
+def _short_local_time(timestamp: float) -> str:
+    return time.strftime("%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
 def _time_until(seconds: float) -> str:
@@ -174,27 +232,62 @@ def _time_until(seconds: float) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    """Print one line per message."""
+    """Print one line per message, fitted to the terminal when printing to one."""
     app = load_app(args, check_plugins=False, quiet=True, stored="outbox").app
-    messages = anyio.run(_list, app, args.state, args.limit)
+    messages, total = anyio.run(_list, app, args.state, args.limit)
     if not messages:
         print("the outbox is empty" if args.state is None else f"no {args.state} messages")
-    else:
-        for line in format_messages(messages):
-            print(line)
+        return 0
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    for line in format_messages(messages, width=width):
+        print(line)
+    if total > len(messages):
+        print(f"showing {len(messages)} of {total} messages; --limit N shows more")
     return 0
 
 
-async def _list(app: WebhookApp, state: str | None, limit: int) -> list[OutboxMessage]:
+async def _list(
+    app: WebhookApp, state: OutboxState | None, limit: int
+) -> tuple[list[OutboxMessage], int]:
+    """Return the first ``limit`` messages in ``state`` (both when None) and how many there are."""
     await app.storage.open()
     try:
-        if state == "pending":
-            return await app.storage.outbox_list("pending", limit)
-        if state == "dead":
-            return await app.storage.outbox_list("dead", limit)
-        return await app.storage.outbox_list(None, limit)
+        messages = await app.storage.outbox_list(state, limit)
+        states: tuple[OutboxState, ...] = (state,) if state is not None else ("pending", "dead")
+        total = 0
+        for each in states:
+            total += await app.storage.outbox_count(each)
+        return messages, total
     finally:
         await app.storage.close()
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Print one message whole."""
+    app = load_app(args, check_plugins=False, quiet=True, stored="outbox").app
+    message = anyio.run(_show, app, args.message_id)
+    for line in format_message(message):
+        print(line)
+    return 0
+
+
+async def _show(app: WebhookApp, prefix: str) -> OutboxMessage:
+    await app.storage.open()
+    try:
+        messages = await app.storage.outbox_list(None, ALL_MESSAGES)
+    finally:
+        await app.storage.close()
+    matches = [message for message in messages if message.id.startswith(prefix)]
+    if not matches:
+        msg = f"no message {prefix!r} in the outbox; see `plughook outbox list`"
+        raise CommandError(msg)
+    if len(matches) > 1:
+        msg = (
+            f"{len(matches)} messages have ids starting with {prefix!r}; "
+            "give more characters of the id"
+        )
+        raise CommandError(msg)
+    return matches[0]
 
 
 def run_retry(args: argparse.Namespace) -> int:
@@ -202,7 +295,15 @@ def run_retry(args: argparse.Namespace) -> int:
     app = load_app(args, check_plugins=False, quiet=True, stored="outbox").app
     count = anyio.run(_retry, app, None if args.all_dead else args.message_id)
     if count == 0 and not args.all_dead:
-        msg = f"no dead message {args.message_id!r}; see `plughook outbox list --state dead`"
+        pending = anyio.run(_pending_message, app, args.message_id)
+        if pending is not None:
+            wait = _time_until(pending.next_attempt_at - time.time())
+            msg = (
+                f"message {pending.id[:SHOWN_ID_LENGTH]} is pending, not dead: the server "
+                f"tries it again by itself (next attempt: {wait})"
+            )
+        else:
+            msg = f"no dead message {args.message_id!r}; see `plughook outbox list --state dead`"
         raise CommandError(msg)
     print(f"{count} dead message{'' if count == 1 else 's'} moved back to pending")
     return 0
@@ -216,6 +317,17 @@ async def _retry(app: WebhookApp, message_id: str | None) -> int:
             if message_id is None:
                 return 0
         return await app.outbox.retry_dead(message_id)
+
+
+async def _pending_message(app: WebhookApp, prefix: str) -> OutboxMessage | None:
+    """Return the one pending message whose id starts with ``prefix``, or None."""
+    await app.storage.open()
+    try:
+        pending = await app.storage.outbox_list("pending", ALL_MESSAGES)
+    finally:
+        await app.storage.close()
+    matches = [message for message in pending if message.id.startswith(prefix)]
+    return matches[0] if len(matches) == 1 else None
 
 
 async def _dead_message_id(app: WebhookApp, prefix: str) -> str | None:
@@ -234,18 +346,34 @@ async def _dead_message_id(app: WebhookApp, prefix: str) -> str | None:
 def run_purge(args: argparse.Namespace) -> int:
     """Delete dead messages older than ``--older-than``."""
     app = load_app(args, check_plugins=False, quiet=True, stored="outbox").app
-    count = anyio.run(_purge, app, time.time() - args.older_than)
-    print(f"{count} dead message{'' if count == 1 else 's'} deleted")
+    deleted, kept = anyio.run(_purge, app, time.time() - args.older_than)
+    line = f"{deleted} dead message{'' if deleted == 1 else 's'} deleted"
+    if kept:
+        age = _age_text(args.older_than)
+        line += (
+            f"; {kept} created within the last {age} kept (--older-than sets the age, such as 1h)"
+        )
+    print(line)
     return 0
 
 
-async def _purge(app: WebhookApp, created_before: float) -> int:
+async def _purge(app: WebhookApp, created_before: float) -> tuple[int, int]:
+    """Delete dead messages created before ``created_before``; return deleted and kept counts."""
     await app.storage.open()
     try:
         dead = await app.storage.outbox_list("dead", ALL_MESSAGES)
         old = [message for message in dead if message.created_at < created_before]
         for message in old:
             await app.storage.outbox_remove(message.id)
-        return len(old)
+        return len(old), len(dead) - len(old)
     finally:
         await app.storage.close()
+
+
+def _age_text(seconds: float) -> str:
+    """Return an ``--older-than`` age as given: "7d", "12h", "30m" or "45s"."""
+    for unit in ("d", "h", "m"):
+        count = seconds / _UNIT_SECONDS[unit]
+        if count >= 1 and count == int(count):
+            return f"{int(count)}{unit}"
+    return f"{seconds:g}s"
