@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 import anyio
@@ -45,7 +46,7 @@ async def plughook(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def record_echo_delivery(
-    folder: Path, body: bytes = b"first run", path: str = "/echo"
+    folder: Path, body: bytes = b"first run", path: str = "/echo", content_type: str = ""
 ) -> str:
     """Send one request to the CLI test plugin in-process; return its delivery-record id."""
     from core import WebhookRequest
@@ -58,7 +59,11 @@ async def record_echo_delivery(
             "cli-test",
             path,
             body=body,
-            headers={"Authorization": "Bearer hidden-token", "X-GitHub-Delivery": "gh-1"},
+            headers={
+                "Authorization": "Bearer hidden-token",
+                "X-GitHub-Delivery": "gh-1",
+                **({"Content-Type": content_type} if content_type else {}),
+            },
         )
         await app.handle(request)
         await app.writer.flush()
@@ -502,6 +507,26 @@ def test_multipart_body_lines_end_without_escapes() -> None:
     ]
 
 
+def test_form_body_shows_decoded_fields() -> None:
+    payload = '{"ref": "refs/heads/main", "head_commit": {"message": "修复登录"}}'
+    body = urllib.parse.urlencode({"payload": payload, "note": "a b"}).encode()
+    shown = format_body(body, content_type="application/x-www-form-urlencoded; charset=utf-8")
+    assert shown.splitlines() == [
+        "  payload (JSON):",
+        "  {",
+        '    "ref": "refs/heads/main",',
+        '    "head_commit": {',
+        '      "message": "修复登录"',
+        "    }",
+        "  }",
+        "  note = a b",
+    ]
+
+
+def test_form_body_without_content_type_stays_raw() -> None:
+    assert format_body(b"a=1&b=%E4%BD%A0") == "  a=1&b=%E4%BD%A0"
+
+
 def test_cut_multibyte_body_shows_as_text() -> None:
     body = "长文本".encode()[:-1]
     assert format_body(body) == "  长文"
@@ -640,6 +665,17 @@ def test_outbox_table_escapes_controls() -> None:
     )
     assert line[header.index("TEXT") :] == "push \\x1b[2J by x"
     assert error == "    last error: HTTP 500 \\x1b]0;t\\x07"
+
+
+async def test_deliveries_show_decodes_form_body(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    body = urllib.parse.urlencode({"payload": '{"ref": "refs/heads/主分支"}'}).encode()
+    form = "application/x-www-form-urlencoded"
+    record_id = await record_echo_delivery(tmp_path, body, content_type=form)
+    result = await plughook("deliveries", "show", record_id, "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert "  payload (JSON):" in result.stdout
+    assert '    "ref": "refs/heads/主分支"' in result.stdout
 
 
 async def test_deliveries_show_escapes_controls_in_body(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import json
 import sys
 import time
+import urllib.parse
 from typing import TYPE_CHECKING
 
 import anyio
@@ -33,6 +34,8 @@ __all__ = ["register"]
 STATUS_CLASSES = {"2xx": 2, "3xx": 3, "4xx": 4, "5xx": 5}
 # Maximum characters of a body that `show` prints before cutting it.
 SHOWN_BODY_LIMIT = 4000
+# Bodies of this type are shown as decoded fields.
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
@@ -242,7 +245,8 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"  {terminal_safe(name)}: {terminal_safe(value)}")
     print(f"body ({len(record.body)} bytes{', cut' if record.body_truncated else ''}):")
     limit = None if args.full else SHOWN_BODY_LIMIT
-    print(format_body(record.body, limit, hint="; --full prints all"))
+    content_type = next((v for n, v in record.headers if n.lower() == "content-type"), "")
+    print(format_body(record.body, limit, "; --full prints all", content_type))
     return 0
 
 
@@ -254,24 +258,49 @@ async def _get(app: WebhookApp, record_id: str) -> DeliveryRecord | None:
         await app.storage.close()
 
 
-def format_body(body: bytes, limit: int | None = SHOWN_BODY_LIMIT, hint: str = "") -> str:
-    """Return the body as indented JSON, as text, or as a note for binary data.
+def format_body(
+    body: bytes, limit: int | None = SHOWN_BODY_LIMIT, hint: str = "", content_type: str = ""
+) -> str:
+    """Return the body as indented JSON, as form fields, as text, or as a note for binary data.
 
-    Text longer than ``limit`` characters is cut, with a note of how much was
-    left out and ``hint``. Control characters are shown as escapes such as
-    ``\\x1b``, so a body cannot drive the terminal that prints it.
+    A body whose ``content_type`` is ``application/x-www-form-urlencoded``
+    shows one field per line, decoded, and a field holding JSON (GitHub's
+    ``payload``) shows it indented. Text longer than ``limit`` characters is
+    cut, with a note of how much was left out and ``hint``. Control characters
+    are shown as escapes such as ``\\x1b``, so a body cannot drive the
+    terminal that prints it.
     """
     try:
         # A body cut at max_body_bytes may end inside a character.
         text = codecs.getincrementaldecoder("utf-8")().decode(body, final=False)
     except UnicodeDecodeError:
         return f"  (binary, {len(body)} bytes)"
-    with contextlib.suppress(ValueError):
-        text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+    if content_type.partition(";")[0].strip().lower() == FORM_TYPE:
+        text = _form_fields(text)
+    else:
+        with contextlib.suppress(ValueError):
+            text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
     if limit is not None and len(text) > limit:
         text = text[:limit] + f"\n… ({len(text) - limit} more characters{hint})"
     shown = terminal_safe(text.replace("\r\n", "\n"), keep_lines=True)
     return "\n".join(f"  {line}" for line in shown.splitlines())
+
+
+def _form_fields(text: str) -> str:
+    """Return form-encoded ``text`` as ``name = value`` lines, JSON values indented below."""
+    lines = []
+    for name, value in urllib.parse.parse_qsl(text, keep_blank_values=True):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            lines.append(f"{name} = {value}")
+            continue
+        if not isinstance(parsed, dict | list):
+            lines.append(f"{name} = {value}")
+            continue
+        lines.append(f"{name} (JSON):")
+        lines.append(json.dumps(parsed, ensure_ascii=False, indent=2))
+    return "\n".join(lines)
 
 
 def run_replay(args: argparse.Namespace) -> int:
