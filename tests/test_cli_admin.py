@@ -67,8 +67,8 @@ async def record_echo_delivery(
         )
         await app.handle(request)
         await app.writer.flush()
-        [record] = await app.storage.deliveries_list(None, None, 10)
-    return record.id
+        newest, *_ = await app.storage.deliveries_list(None, None, 10)
+    return newest.id
 
 
 async def add_messages(folder: Path, *messages: OutboxMessage) -> None:
@@ -676,6 +676,33 @@ async def test_deliveries_show_decodes_form_body(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "  payload (JSON):" in result.stdout
     assert '    "ref": "refs/heads/主分支"' in result.stdout
+
+
+async def test_deliveries_show_finds_delivery_id(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path)
+    result = await plughook("deliveries", "show", "gh-1", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].startswith(f"{record_id} ")
+
+
+async def test_deliveries_replay_finds_delivery_id(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path)
+    result = await plughook("deliveries", "replay", "gh-1", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert f"replayed {record_id}: status 200" in result.stdout
+
+
+async def test_delivery_id_of_several_records_is_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    first = await record_echo_delivery(tmp_path)
+    second = await record_echo_delivery(tmp_path, b"second run")
+    result = await plughook("deliveries", "show", "gh-1", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 2
+    assert "2 delivery records have delivery id 'gh-1'" in result.stderr
+    assert first in result.stderr
+    assert second in result.stderr
 
 
 async def test_deliveries_show_escapes_controls_in_body(tmp_path: Path) -> None:

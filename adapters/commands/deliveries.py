@@ -34,6 +34,8 @@ __all__ = ["register"]
 STATUS_CLASSES = {"2xx": 2, "3xx": 3, "4xx": 4, "5xx": 5}
 # Maximum characters of a body that `show` prints before cutting it.
 SHOWN_BODY_LIMIT = 4000
+# More records than any log keeps: `show` and `replay` search them all for a delivery id.
+ALL_RECORDS = 1_000_000_000
 # Bodies of this type are shown as decoded fields.
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -86,7 +88,11 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         f"{SHOWN_BODY_LIMIT} characters unless --full is given. The response body is not "
         "recorded, only its status.",
     )
-    show.add_argument("record_id", metavar="ID", help="record id from `deliveries list`")
+    show.add_argument(
+        "record_id",
+        metavar="ID",
+        help="record id from `deliveries list`, or the sender's delivery id (X-GitHub-Delivery)",
+    )
     output = show.add_mutually_exclusive_group()
     output.add_argument(
         "--full",
@@ -112,7 +118,11 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         "--allow-unverified. Exit status: 0 when the handler answered below 500, 1 for a "
         "5xx, 2 when the record cannot be replayed (not found, body cut, not verified).",
     )
-    replay.add_argument("record_id", metavar="ID", help="record id from `deliveries list`")
+    replay.add_argument(
+        "record_id",
+        metavar="ID",
+        help="record id from `deliveries list`, or the sender's delivery id (X-GitHub-Delivery)",
+    )
     replay.add_argument(
         "--allow-unverified",
         action="store_true",
@@ -214,9 +224,6 @@ def run_show(args: argparse.Namespace) -> int:
     """Print every field, the redacted headers and the recorded body."""
     app = load_app(args, check_plugins=False, quiet=True, stored="deliveries").app
     record = anyio.run(_get, app, args.record_id)
-    if record is None:
-        msg = f"no delivery record {args.record_id!r}; see `plughook deliveries list`"
-        raise CommandError(msg)
     if args.body:
         if record.body_truncated:
             print(
@@ -250,12 +257,39 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _get(app: WebhookApp, record_id: str) -> DeliveryRecord | None:
+async def _get(app: WebhookApp, given_id: str) -> DeliveryRecord:
     await app.storage.open()
     try:
-        return await app.storage.delivery_get(record_id)
+        record = await app.storage.delivery_get(await _record_id(app, given_id))
     finally:
         await app.storage.close()
+    if record is None:
+        msg = f"no delivery record {given_id!r}; see `plughook deliveries list`"
+        raise CommandError(msg)
+    return record
+
+
+async def _record_id(app: WebhookApp, given_id: str) -> str:
+    """Return ``given_id`` if it is a record id, else the id of the record with that delivery id.
+
+    Several records can carry one delivery id: a redelivery, a duplicate or a
+    replay. Then the command stops and lists them, so the operator picks one.
+    An id that matches nothing is returned unchanged, for the caller's error.
+    """
+    if await app.storage.delivery_get(given_id) is not None:
+        return given_id
+    records = await app.storage.deliveries_list(None, None, ALL_RECORDS, with_bodies=False)
+    matches = [record for record in records if record.delivery_id == given_id]
+    if len(matches) == 1:
+        return matches[0].id
+    if matches:
+        listed = ", ".join(f"{record.id} ({_cells(record)[2]})" for record in matches)
+        msg = (
+            f"{len(matches)} delivery records have delivery id {given_id!r}: {listed}; "
+            "give one record id"
+        )
+        raise CommandError(msg)
+    return given_id
 
 
 def format_body(
@@ -306,17 +340,19 @@ def _form_fields(text: str) -> str:
 def run_replay(args: argparse.Namespace) -> int:
     """Replay the delivery and print the new response."""
     app = load_app(args, quiet=True, stored="deliveries").app
-    status, body = anyio.run(_replay, app, args.record_id, args.allow_unverified)
-    print(f"replayed {args.record_id}: status {status}")
+    record_id, status, body = anyio.run(_replay, app, args.record_id, args.allow_unverified)
+    print(f"replayed {record_id}: status {status}")
     if body:
         print(format_body(body))
     return 0 if status < 500 else 1
 
 
-async def _replay(app: WebhookApp, record_id: str, allow_unverified: bool) -> tuple[int, bytes]:
+async def _replay(app: WebhookApp, given_id: str, allow_unverified: bool) -> tuple[str, int, bytes]:
+    """Replay the record that ``given_id`` names and return its record id and the new response."""
     async with app.running(workers=False):
+        record_id = await _record_id(app, given_id)
         try:
             _, response = await app.replay(record_id, allow_unverified=allow_unverified)
         except (LookupError, ValueError) as exc:
             raise CommandError(str(exc)) from None
-    return response.status, response.body
+    return record_id, response.status, response.body
