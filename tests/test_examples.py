@@ -90,10 +90,12 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
         process.wait(timeout=30)
 
 
-def run_script(name: str, url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **SECRETS, "PLUGHOOK_URL": url}
+def run_script(
+    name: str, url: str, *args: str, **variables: str
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **SECRETS, "PLUGHOOK_URL": url, **variables}
     return subprocess.run(
-        ["bash", str(EXAMPLES / name)],
+        ["bash", str(EXAMPLES / name), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -118,6 +120,14 @@ def test_example_script_notifies_console(server: tuple[str, Path], script: str) 
     result = run_script(script, url)
     assert result.returncode == 0, result.stderr
     assert wait_for_text(output, EXPECTED[script]), output.read_text(encoding="utf-8")
+
+
+def test_github_script_sends_other_event(server: tuple[str, Path]) -> None:
+    url, output = server
+    payload = ROOT / "tests" / "fixtures" / "github" / "pull_request" / "opened.payload.json"
+    result = run_script("github_push.sh", url, str(payload), GITHUB_EVENT="pull_request")
+    assert result.returncode == 0, result.stderr
+    assert wait_for_text(output, "🔀 PR #2 已创建"), output.read_text(encoding="utf-8")
 
 
 def test_status_script_answers_running(server: tuple[str, Path]) -> None:
