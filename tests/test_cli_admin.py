@@ -229,6 +229,47 @@ async def test_deliveries_show_failed_verification(tmp_path: Path) -> None:
     assert "verification: not passed (replay needs --allow-unverified)" in result.stdout
 
 
+STATUS_TOKEN = "status-cli-token"
+STATUS_CONFIG = f'[plugins.status]\nAPI_TOKEN = "{STATUS_TOKEN}"\n'
+
+
+async def record_status_switch(folder: Path, token: str) -> str:
+    """Switch the bundled status plugin to maintenance with ``token``; return the record id."""
+    from core import WebhookRequest
+    from plugins.status import plugin
+
+    app = WebhookApp([plugin], {"status": {"API_TOKEN": STATUS_TOKEN}}, data_dir=folder / "data")
+    async with app.running():
+        request = WebhookRequest(
+            "POST",
+            "status",
+            "/status",
+            body=b'{"status": "maintenance"}',
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        await app.handle(request)
+        await app.writer.flush()
+        [record] = await app.storage.deliveries_list(None, None, 10)
+    return record.id
+
+
+async def test_deliveries_replay_of_accepted_status_switch(tmp_path: Path) -> None:
+    config = write_config(tmp_path, STATUS_CONFIG)
+    record_id = await record_status_switch(tmp_path, STATUS_TOKEN)
+    result = await plughook("deliveries", "replay", record_id, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert f"replayed {record_id}: status 200" in result.stdout
+    assert '"status": "maintenance"' in result.stdout
+
+
+async def test_deliveries_replay_of_rejected_status_switch_is_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, STATUS_CONFIG)
+    record_id = await record_status_switch(tmp_path, "not-the-token")
+    result = await plughook("deliveries", "replay", record_id, "--config", str(config))
+    assert result.returncode == 2
+    assert "did not pass its endpoint's verification (answered 401)" in result.stderr
+
+
 async def test_deliveries_replay_without_plugin_module_is_error(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     record_id = await record_echo_delivery(tmp_path)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json as jsonlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.records import DeliveryRecord
 from core.testing import WebhookTestClient
 from plugins import file_upload, github_notifier, long_process, monitor_alert, status
 
@@ -29,6 +31,7 @@ CONFIG: dict[str, dict[str, Any]] = {
     "file-upload": {"API_TOKEN": "up"},
     "long-process": {"API_TOKEN": "lp", "STEP_SECONDS": 0},
 }
+STATUS_CONFIG = {"status": CONFIG["status"]}
 
 
 @pytest.fixture
@@ -118,6 +121,84 @@ async def test_put_not_allowed() -> None:
     async with WebhookTestClient([status.plugin], CONFIG) as client:
         response = await client.put(URL, json={"status": "running"}, headers=AUTH)
     assert response.status_code == 405
+
+
+async def status_records(client: WebhookTestClient) -> list[DeliveryRecord]:
+    """Return the status plugin's delivery records, oldest first."""
+    await client.drain()
+    records = await client.app.storage.deliveries_list("status", None, 20)
+    return list(reversed(records))
+
+
+@pytest.mark.anyio
+async def test_records_carry_the_token_verdict(tmp_path: Path) -> None:
+    async with WebhookTestClient([status.plugin], STATUS_CONFIG, data_dir=tmp_path) as client:
+        await client.get(URL)
+        await client.request("HEAD", URL)
+        await client.post(URL, json={"status": "running"}, headers=AUTH)
+        await client.post(
+            URL, json={"status": "running"}, headers={"Authorization": "Bearer status-tokeN"}
+        )
+        await client.post(URL, json={"status": "running"})
+        records = await status_records(client)
+    assert [(r.method, r.status, r.verified) for r in records] == [
+        ("GET", 200, None),
+        ("HEAD", 200, None),
+        ("POST", 200, True),
+        ("POST", 401, False),
+        ("POST", 401, False),
+    ]
+
+
+@pytest.mark.anyio
+async def test_unconfigured_token_records_post_unverified(tmp_path: Path) -> None:
+    async with WebhookTestClient([status.plugin], {}, data_dir=tmp_path) as client:
+        report = await client.get(URL)
+        switch = await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
+        records = await status_records(client)
+    assert (report.status_code, switch.status_code) == (200, 503)
+    assert [r.verified for r in records] == [None, False]
+
+
+@pytest.mark.anyio
+async def test_replay_of_accepted_switch_switches_again(tmp_path: Path) -> None:
+    async with WebhookTestClient([status.plugin], STATUS_CONFIG, data_dir=tmp_path) as client:
+        await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
+        await client.post(URL, json={"status": "running"}, headers=AUTH)
+        first, _ = await status_records(client)
+        _, response = await client.app.replay(first.id)
+        after = await client.get(URL)
+        replay = (await status_records(client))[2]
+    assert response.status == 200
+    assert after.json()["status"] == "maintenance"
+    assert (replay.replay_of, replay.verified) == (first.id, True)
+
+
+@pytest.mark.anyio
+async def test_replay_of_rejected_switch_needs_allow_unverified(tmp_path: Path) -> None:
+    async with WebhookTestClient([status.plugin], STATUS_CONFIG, data_dir=tmp_path) as client:
+        await client.post(
+            URL, json={"status": "maintenance"}, headers={"Authorization": "Bearer status-tokeN"}
+        )
+        [rejected] = await status_records(client)
+        with pytest.raises(ValueError, match="did not pass its endpoint's verification"):
+            await client.app.replay(rejected.id)
+        running = await client.get(URL)
+        _, response = await client.app.replay(rejected.id, allow_unverified=True)
+        switched = await client.get(URL)
+    assert running.json()["status"] == "running"
+    assert response.status == 200
+    assert switched.json()["status"] == "maintenance"
+
+
+@pytest.mark.anyio
+async def test_replay_of_report_needs_no_option(tmp_path: Path) -> None:
+    async with WebhookTestClient([status.plugin], STATUS_CONFIG, data_dir=tmp_path) as client:
+        await client.get(URL)
+        [report] = await status_records(client)
+        _, response = await client.app.replay(report.id)
+    assert response.status == 200
+    assert jsonlib.loads(response.body)["status"] == "running"
 
 
 def github_push() -> tuple[bytes, dict[str, str]]:
