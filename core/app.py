@@ -17,7 +17,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .channels import Channel, ConsoleChannel, channel_kinds
-from .config import describe_config, structure_config
+from .config import describe_config, structure_config, toml_key
 from .deadlines import Deadlines
 from .deliveries import DeliveryLog
 from .errors import BadRequest, ConfigError, HTTPError, ServiceUnavailable
@@ -166,7 +166,9 @@ class WebhookApp:
                 problems.extend(exc.problems)
         for name in self._raw_config:
             if name not in self.plugins:
-                logger.warning("config has a [plugins.%s] table but no such plugin is loaded", name)
+                logger.warning(
+                    "config has a [plugins.%s] table but no such plugin is loaded", toml_key(name)
+                )
         problems.extend(self._channel_problems())
         if problems:
             raise ConfigError(problems)
@@ -182,7 +184,7 @@ class WebhookApp:
         loaded = ", ".join(sorted(self.plugins)) or "none"
         return [
             (
-                f"plugins.{name}",
+                f"plugins.{toml_key(name)}",
                 f"no plugin named {name!r} is loaded (loaded plugins: {loaded}); "
                 "check the spelling or load it with --plugin MODULE",
             )
@@ -217,7 +219,7 @@ class WebhookApp:
                 known = ", ".join(sorted(kinds))
                 problems.append(
                     (
-                        f"channels.{platform}.kind",
+                        f"channels.{toml_key(platform)}.kind",
                         f"unknown channel kind {kind!r}; known kinds: {known}",
                     )
                 )
@@ -235,7 +237,9 @@ class WebhookApp:
             default = found
         else:
             if default_name != "console":
-                problems.append(("default_channel", f"no [channels.{default_name}] table"))
+                problems.append(
+                    ("default_channel", f"no [channels.{toml_key(default_name)}] table")
+                )
             default = ConsoleChannel()
         if problems:
             raise ConfigError(problems)
@@ -246,10 +250,11 @@ class WebhookApp:
         storage = self.settings.storage
         if storage.backend != "redis" or channel.send_timeout < storage.visibility_timeout:
             return []
+        timeout_key = f"channels.{toml_key(platform)}.timeout"
         return [
             (
                 "storage.visibility_timeout",
-                f"{storage.visibility_timeout:g} s is not longer than channels.{platform}.timeout "
+                f"{storage.visibility_timeout:g} s is not longer than {timeout_key} "
                 f"({channel.send_timeout:g} s), so another instance would send a slow message "
                 "again while it is still being sent; raise visibility_timeout or lower the "
                 "channel timeout",

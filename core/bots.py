@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from .channels import split_chat_key
-from .config import structure_config
+from .config import structure_config, toml_key
 from .errors import ConfigError, DeliveryError
 from .http_channel import ChannelOptions, SessionChannel, check_http_url, check_limits
 
@@ -45,7 +45,7 @@ class BotTableChannel(SessionChannel[OptionsT]):
         The third item is the sender that starts error messages about the bot.
         Raises a permanent ``DeliveryError`` when the key is malformed, and a
         configuration one naming the ``[channels.<table>.bots.<name>]`` table
-        to add when no bot has that name.
+        to add when no bot has that name, with each key quoted as TOML needs.
         """
         try:
             _, bot_name = split_chat_key(chat_key)
@@ -53,10 +53,10 @@ class BotTableChannel(SessionChannel[OptionsT]):
             raise DeliveryError(f"{self._sender}: {exc}", retryable=False) from None
         bot = bots.get(bot_name)
         if bot is None:
+            header = f"[channels.{toml_key(self.name)}.bots.{toml_key(bot_name)}]"
             msg = (
                 f"{self._sender}: no {self._bot_noun} named {bot_name!r} for chat key "
-                f"{chat_key!r}; add a [channels.{self.name}.bots.{bot_name}] table "
-                f"with its webhook_url"
+                f"{chat_key!r}; add a {header} table with its webhook_url"
             )
             raise DeliveryError(msg, retryable=False, config_error=True)
         return bot_name, bot, f"{self._sender}, {self._bot_noun} {bot_name!r}"
@@ -81,7 +81,7 @@ def structure_bots(
     bots: dict[str, BotT] = {}
     problems: Problems = []
     for bot_name, values in table.items():
-        bot_key = f"{key}.{bot_name}"
+        bot_key = f"{key}.{toml_key(str(bot_name))}"
         try:
             bot = structure_config(bot_type, values, bot_key)
         except ConfigError as exc:
@@ -109,7 +109,7 @@ def structure_bot_table(
     apart. The problems of the bots and of the other options are reported
     together.
     """
-    key = f"channels.{name}"
+    key = f"channels.{toml_key(name)}"
     table = dict(options)
     bots, problems = structure_bots(
         bot_type, table.pop("bots", None), f"{key}.bots", example=example, noun=noun

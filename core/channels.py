@@ -138,9 +138,9 @@ def channel_kinds() -> Mapping[str, ChannelFactory]:
 
 
 def _console_factory(name: str, options: Mapping[str, Any]) -> Channel:
-    from .config import structure_config
+    from .config import structure_config, toml_key
 
-    structure_config(_ConsoleOptions, options, f"channels.{name}")
+    structure_config(_ConsoleOptions, options, f"channels.{toml_key(name)}")
     return ConsoleChannel(name)
 
 

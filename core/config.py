@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections.abc
+import re
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
@@ -22,12 +23,42 @@ __all__ = [
     "secret_fields",
     "setting",
     "structure_config",
+    "toml_key",
 ]
 
 REDACTED = "***"
 _METADATA_KEY = "plughook"
 
 T = TypeVar("T")
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_KEY_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def toml_key(name: str) -> str:
+    """Return ``name`` as one TOML key: bare when it can be, else a quoted basic string.
+
+    Bare keys take only ASCII letters, digits, ``_`` and ``-``, so a name
+    such as ``运维群`` is written ``"运维群"``, with ``"``, ``\\`` and control
+    characters escaped.
+    """
+    if _BARE_KEY.fullmatch(name):
+        return name
+    chars = []
+    for char in name:
+        escaped = _KEY_ESCAPES.get(char)
+        if escaped is None and (char < " " or char == "\x7f"):
+            escaped = f"\\u{ord(char):04X}"
+        chars.append(char if escaped is None else escaped)
+    return '"' + "".join(chars) + '"'
 
 
 @attrs.frozen
@@ -188,7 +219,8 @@ def _problems(error: BaseException, prefix: str, data: Any) -> list[tuple[str, s
 
 
 def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
+    key = toml_key(name)
+    return f"{prefix}.{key}" if prefix else key
 
 
 def _attribute_note(error: BaseException) -> str | None:

@@ -36,7 +36,7 @@ from yarl import URL
 
 from .bots import BotTableChannel, structure_bot_table
 from .channels import Channel, register_channel_kind
-from .config import redacted_repr, setting
+from .config import redacted_repr, setting, toml_key
 from .errors import DeliveryError
 from .http_channel import (
     MAX_QUOTED_BODY,
@@ -154,7 +154,7 @@ class DingTalkChannel(BotTableChannel[DingTalkOptions]):
         if len(body) > MAX_BODY_BYTES:
             msg = (
                 f"{sender}: the request body is {len(body)} bytes, over DingTalk's "
-                f"{MAX_BODY_BYTES}; lower channels.{self.name}.max_length"
+                f"{MAX_BODY_BYTES}; lower channels.{toml_key(self.name)}.max_length"
             )
             raise DeliveryError(msg, retryable=False)
 
@@ -176,7 +176,7 @@ class DingTalkChannel(BotTableChannel[DingTalkOptions]):
 
     def _check_reply(self, reply: HttpReply, bot_name: str, bot: DingTalkBot, sender: str) -> None:
         """Raise ``DeliveryError`` unless ``reply`` reports success."""
-        settings = f"bots.{bot_name}.webhook_url"
+        settings = f"bots.{toml_key(bot_name)}.webhook_url"
         if 300 <= reply.status < 400:
             # Reported by users: after a 130101, DingTalk responds to the
             # throttled robot's requests with a redirect for the 10 minutes.
@@ -208,7 +208,7 @@ class DingTalkChannel(BotTableChannel[DingTalkOptions]):
         if code == CODE_SECURITY:
             msg = (
                 f"{described}; the request does not pass the robot's security settings: "
-                f"check bots.{bot_name}.secret, the keywords and IP ranges, and that "
+                f"check bots.{toml_key(bot_name)}.secret, the keywords and IP ranges, and that "
                 f"this machine's clock is right"
             )
             raise DeliveryError(msg, retryable=False, config_error=True)
@@ -216,7 +216,7 @@ class DingTalkChannel(BotTableChannel[DingTalkOptions]):
             msg = f"{described}; check {settings}"
             raise DeliveryError(msg, retryable=False, config_error=True)
         if code == CODE_TOO_LONG:
-            msg = f"{described}; lower channels.{self.name}.max_length"
+            msg = f"{described}; lower channels.{toml_key(self.name)}.max_length"
             raise DeliveryError(msg, retryable=False)
         msg = f"{described}; the request was rejected and is not retried"
         raise DeliveryError(msg, retryable=False)

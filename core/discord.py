@@ -34,7 +34,7 @@ from yarl import URL
 
 from .bots import BotTableChannel, structure_bot_table
 from .channels import Channel, register_channel_kind
-from .config import redacted_repr, setting
+from .config import redacted_repr, setting, toml_key
 from .errors import DeliveryError
 from .http_channel import (
     MAX_QUOTED_BODY,
@@ -192,7 +192,7 @@ class DiscordChannel(BotTableChannel[DiscordOptions]):
         if status >= 500:
             raise DeliveryError(described, retryable=True)
         if status in _CREDENTIAL_STATUSES:
-            msg = f"{described}; check bots.{bot_name}.webhook_url"
+            msg = f"{described}; check bots.{toml_key(bot_name)}.webhook_url"
             raise DeliveryError(msg, retryable=False, config_error=True)
         msg = f"{described}; the request was rejected and is not retried"
         raise DeliveryError(msg, retryable=False)

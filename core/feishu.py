@@ -38,7 +38,7 @@ from yarl import URL
 
 from .bots import BotTableChannel, structure_bot_table
 from .channels import Channel, register_channel_kind
-from .config import redacted_repr, setting
+from .config import redacted_repr, setting, toml_key
 from .errors import DeliveryError
 from .http_channel import (
     MAX_QUOTED_BODY,
@@ -185,7 +185,7 @@ class FeishuChannel(BotTableChannel[FeishuOptions]):
         if len(body) > MAX_BODY_BYTES:
             msg = (
                 f"{sender}: the request body is {len(body)} bytes, over Feishu's "
-                f"{MAX_BODY_BYTES}; lower channels.{self.name}.max_length"
+                f"{MAX_BODY_BYTES}; lower channels.{toml_key(self.name)}.max_length"
             )
             raise DeliveryError(msg, retryable=False)
 
@@ -209,7 +209,7 @@ class FeishuChannel(BotTableChannel[FeishuOptions]):
 
     def _check_reply(self, reply: HttpReply, bot_name: str, bot: FeishuBot, sender: str) -> None:
         """Raise ``DeliveryError`` unless ``reply`` reports success."""
-        settings = f"bots.{bot_name}.webhook_url"
+        settings = f"bots.{toml_key(bot_name)}.webhook_url"
         parsed = _parse_reply(reply.body)
         if parsed is None:
             raise_for_foreign_reply(
@@ -231,7 +231,7 @@ class FeishuChannel(BotTableChannel[FeishuOptions]):
             )
         if code == CODE_SIGNATURE:
             msg = (
-                f"{described}; check bots.{bot_name}.secret against the bot's security "
+                f"{described}; check bots.{toml_key(bot_name)}.secret against the bot's security "
                 f"settings, and that this machine's clock is right"
             )
             raise DeliveryError(msg, retryable=False, config_error=True)

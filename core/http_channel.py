@@ -29,7 +29,7 @@ from standardwebhooks import Webhook
 from yarl import URL
 
 from .channels import Channel, register_channel_kind
-from .config import redacted_repr, setting, structure_config
+from .config import redacted_repr, setting, structure_config, toml_key
 from .errors import ConfigError, DeliveryError
 from .records import OutboxMessage
 
@@ -406,7 +406,7 @@ class HttpChannel(SessionChannel[HttpChannelOptions]):
 
 
 def _http_channel_factory(name: str, options: Mapping[str, Any]) -> Channel:
-    key = f"channels.{name}"
+    key = f"channels.{toml_key(name)}"
     parsed = structure_config(HttpChannelOptions, options, key)
 
     problems = check_http_url(parsed.url, f"{key}.url")

@@ -18,7 +18,7 @@ import attrs
 import cattrs
 
 from .channels import Channel, register_channel_kind, split_chat_key
-from .config import redacted_repr, setting, structure_config
+from .config import redacted_repr, setting, structure_config, toml_key
 from .errors import ConfigError, DeliveryError
 from .http_channel import (
     MAX_QUOTED_BODY,
@@ -191,7 +191,7 @@ class OneBotV11Channel(SessionChannel[OneBotV11Options]):
 
 
 def _onebot_factory(name: str, options: Mapping[str, Any]) -> Channel:
-    key = f"channels.{name}"
+    key = f"channels.{toml_key(name)}"
     parsed = structure_config(OneBotV11Options, options, key)
 
     problems = check_http_url(parsed.api_url, f"{key}.api_url")

@@ -19,6 +19,7 @@ import anyio
 import attrs
 
 from .channels import Channel, split_chat_key
+from .config import toml_key
 from .errors import DeliveryError
 from .records import OutboxMessage
 from .settings import OutboxSettings
@@ -64,7 +65,7 @@ class ChannelRouter:
             self._warned.add(platform)
             logger.warning(
                 "no [channels.%s] configured; messages to %s chats go to the %s channel",
-                platform,
+                toml_key(platform),
                 platform,
                 self.default.name,
             )

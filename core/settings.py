@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from .config import positive, setting, structure_config
+from .config import positive, setting, structure_config, toml_key
 from .errors import ConfigError
 
 __all__ = [
@@ -125,7 +125,8 @@ def expand_env(value: Any, key: str = "", problems: list[tuple[str, str]] | None
         return _ENV_PATTERN.sub(replace, value)
     if isinstance(value, Mapping):
         return {
-            k: expand_env(v, f"{key}.{k}" if key else str(k), problems) for k, v in value.items()
+            k: expand_env(v, f"{key}.{toml_key(str(k))}" if key else toml_key(str(k)), problems)
+            for k, v in value.items()
         }
     if isinstance(value, list):
         return [expand_env(v, f"{key}[{i}]", problems) for i, v in enumerate(value)]

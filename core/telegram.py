@@ -30,7 +30,7 @@ import attrs
 import cattrs
 
 from .channels import Channel, register_channel_kind, split_chat_key
-from .config import redacted_repr, setting, structure_config
+from .config import redacted_repr, setting, structure_config, toml_key
 from .errors import ConfigError, DeliveryError
 from .http_channel import (
     MAX_QUOTED_BODY,
@@ -205,7 +205,7 @@ class TelegramChannel(SessionChannel[TelegramOptions]):
             )
             return DeliveryError(msg, retryable=False)
         if code in _CREDENTIAL_CODES:
-            msg = f"{described}; check channels.{self.name}.token and api_base"
+            msg = f"{described}; check channels.{toml_key(self.name)}.token and api_base"
             return DeliveryError(msg, retryable=False, config_error=True)
         if code == CODE_FORBIDDEN:
             msg = f"{described}; the bot cannot write to {chat_key!r}: add it to the chat"
@@ -215,7 +215,7 @@ class TelegramChannel(SessionChannel[TelegramOptions]):
 
 
 def _telegram_factory(name: str, options: Mapping[str, Any]) -> Channel:
-    key = f"channels.{name}"
+    key = f"channels.{toml_key(name)}"
     parsed = structure_config(TelegramOptions, options, key)
 
     problems = check_http_url(parsed.api_base, f"{key}.api_base")

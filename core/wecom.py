@@ -36,7 +36,7 @@ from yarl import URL
 
 from .bots import BotTableChannel, structure_bots
 from .channels import Channel, register_channel_kind
-from .config import redacted_repr, setting, structure_config
+from .config import redacted_repr, setting, structure_config, toml_key
 from .errors import ConfigError, DeliveryError
 from .http_channel import (
     MAX_QUOTED_BODY,
@@ -233,7 +233,7 @@ class WeComChannel(BotTableChannel[WeComOptions]):
 
     def _check_reply(self, reply: HttpReply, bot_name: str, bot: WeComBot, sender: str) -> None:
         """Raise ``DeliveryError`` unless ``reply`` reports success."""
-        settings = f"bots.{bot_name}.webhook_url"
+        settings = f"bots.{toml_key(bot_name)}.webhook_url"
         parsed = _parse_reply(reply.body)
         if parsed is None:
             raise_for_foreign_reply(
@@ -295,7 +295,7 @@ def _structure_bots(
 
 
 def _wecom_factory(name: str, options: Mapping[str, Any]) -> Channel:
-    key = f"channels.{name}"
+    key = f"channels.{toml_key(name)}"
     table = dict(options)
     bots_table = table.pop("bots", None)
     try:

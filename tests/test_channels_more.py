@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import re
+import tomllib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -87,16 +88,20 @@ def at_fixed_now() -> float:
 
 
 def feishu_channel(
-    url: str, *, secret: str = "", clock: Callable[[], float] = at_fixed_now
+    url: str, *, secret: str = "", clock: Callable[[], float] = at_fixed_now, bot: str = "ops"
 ) -> FeishuChannel:
-    options = FeishuOptions(bots={"ops": FeishuBot(url, secret)}, timeout=2.0)
+    options = FeishuOptions(bots={bot: FeishuBot(url, secret)}, timeout=2.0)
     return FeishuChannel("feishu", options, clock=clock)
 
 
 def dingtalk_channel(
-    url: str, *, secret: str = DINGTALK_SECRET, clock: Callable[[], float] = at_fixed_now
+    url: str,
+    *,
+    secret: str = DINGTALK_SECRET,
+    clock: Callable[[], float] = at_fixed_now,
+    bot: str = "ops",
 ) -> DingTalkChannel:
-    options = DingTalkOptions(bots={"ops": DingTalkBot(url, secret)}, timeout=2.0)
+    options = DingTalkOptions(bots={bot: DingTalkBot(url, secret)}, timeout=2.0)
     return DingTalkChannel("dingtalk", options, clock=clock)
 
 
@@ -165,6 +170,16 @@ async def test_feishu_wrong_secret_is_config_error(feishu: FeishuStandIn) -> Non
     assert "bots.ops.secret" in str(error)
     assert "not-the-secret" not in str(error)
     assert feishu.messages == []
+
+
+@pytest.mark.anyio
+async def test_feishu_secret_hint_quotes_the_bot_name(feishu: FeishuStandIn) -> None:
+    url = feishu.add_bot(FEISHU_HOOK, secret=FEISHU_SECRET)
+    channel = feishu_channel(url, secret="not-the-secret", bot="运维群")
+    error = await send_error(channel, outbox_message("feishu-运维群"))
+
+    assert_permanent(error, config_error=True)
+    assert 'check bots."运维群".secret' in str(error)
 
 
 @pytest.mark.anyio
@@ -269,6 +284,16 @@ async def test_dingtalk_wrong_secret_is_config_error(dingtalk: DingTalkStandIn) 
     assert_permanent(error, config_error=True)
     assert "310000" in str(error)
     assert "SECwrong" not in str(error)
+
+
+@pytest.mark.anyio
+async def test_dingtalk_secret_hint_quotes_the_bot_name(dingtalk: DingTalkStandIn) -> None:
+    url = dingtalk.add_robot(DINGTALK_TOKEN, secret=DINGTALK_SECRET)
+    channel = dingtalk_channel(url, secret="SECwrong", bot="运维群")
+    error = await send_error(channel, outbox_message("dingtalk-运维群"))
+
+    assert_permanent(error, config_error=True)
+    assert 'check bots."运维群".secret' in str(error)
 
 
 @pytest.mark.anyio
@@ -756,6 +781,58 @@ async def test_unknown_bot_name_is_permanent(platform: Platform) -> None:
     assert f"'{platform.kind}-nightly'" in str(error)
     assert f"[channels.{platform.kind}.bots.nightly]" in str(error)
     assert standin.request_count == 0
+
+
+BOT_TABLE_PLATFORMS = [p for p in PLATFORMS if p.kind != "telegram"]
+BOT_TABLE_IDS = [p.kind for p in BOT_TABLE_PLATFORMS]
+ADD_TABLE_HINT = re.compile(r"add a (\[.*\]) table")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bot", ["运维群", 'night "shift" \\ 2', "a.b"])
+@pytest.mark.parametrize("platform", BOT_TABLE_PLATFORMS, ids=BOT_TABLE_IDS)
+async def test_unknown_bot_hint_is_a_valid_toml_header(platform: Platform, bot: str) -> None:
+    standin, table, _ = platform.serve(1.0)
+    async with standin:
+        channel = build(platform, table())
+        error = await send_error(channel, outbox_message(f"{platform.kind}-{bot}"))
+
+    assert_permanent(error, config_error=True)
+    match = ADD_TABLE_HINT.search(str(error))
+    assert match is not None
+    parsed = tomllib.loads(f'{match.group(1)}\nwebhook_url = "https://example.invalid/"\n')
+    assert parsed == {
+        "channels": {platform.kind: {"bots": {bot: {"webhook_url": "https://example.invalid/"}}}}
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("platform", BOT_TABLE_PLATFORMS, ids=BOT_TABLE_IDS)
+async def test_credential_hint_quotes_the_bot_name(platform: Platform) -> None:
+    standin, table, _ = platform.serve(1.0)
+    async with standin:
+        bots = {"运维群": table()["bots"]["ops"]}
+        channel = build(platform, {"bots": bots})
+        standin.script.append(ScriptedResponse(http_status=403, raw_body="forbidden"))
+        error = await send_error(channel, outbox_message(f"{platform.kind}-运维群"))
+
+    assert_permanent(error, config_error=True)
+    assert 'bots."运维群".webhook_url' in str(error)
+
+
+@pytest.mark.parametrize("kind", ["feishu", "dingtalk", "wecom", "discord"])
+def test_bad_keys_of_bots_are_quoted(kind: str) -> None:
+    bots = {
+        "运维群": {"webhook_url": "not a url"},
+        "值班": {"webhook_url": "https://example.invalid/", "网址": 1},
+    }
+    with pytest.raises(ConfigError) as bad:
+        channel_kinds()[kind](kind, {"bots": bots})
+
+    assert [key for key, _ in bad.value.problems] == [
+        f'channels.{kind}.bots."运维群".webhook_url',
+        f'channels.{kind}.bots."值班"."网址"',
+    ]
 
 
 @pytest.mark.parametrize("kind", ["feishu", "dingtalk", "wecom", "discord"])

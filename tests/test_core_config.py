@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import attrs
 import pytest
 
 from core import WebhookApp
-from core.config import redacted_repr, setting, structure_config
+from core.config import redacted_repr, setting, structure_config, toml_key
 from core.errors import ConfigError
 from core.settings import load_settings, read_config_file
 
@@ -63,6 +64,19 @@ def test_missing_env_reference_names_key(monkeypatch: pytest.MonkeyPatch) -> Non
         load_settings({"server": {"public_url": "${PLUGHOOK_TEST_UNSET}"}})
     assert info.value.problems == [
         ("server.public_url", "environment variable PLUGHOOK_TEST_UNSET is not set")
+    ]
+
+
+def test_missing_env_reference_quotes_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PLUGHOOK_TEST_UNSET", raising=False)
+    bots = {"运维群": {"secret": "${PLUGHOOK_TEST_UNSET}"}}
+    with pytest.raises(ConfigError) as info:
+        load_settings({"channels": {"feishu": {"bots": bots}}})
+    assert info.value.problems == [
+        (
+            'channels.feishu.bots."运维群".secret',
+            "environment variable PLUGHOOK_TEST_UNSET is not set",
+        )
     ]
 
 
@@ -124,3 +138,44 @@ def test_short_visibility_timeout_is_rejected(tmp_path: Path) -> None:
 def test_visibility_timeout_ignored_on_sqlite(tmp_path: Path) -> None:
     router = slow_channel_app(tmp_path, "sqlite").channel_router()
     assert router.for_chat("onebot_v11-group_1").send_timeout == 10.0
+
+
+@pytest.mark.parametrize("name", ["ops", "Ops_2", "night-shift", "0"])
+def test_bare_toml_key_is_kept(name: str) -> None:
+    assert toml_key(name) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "quoted"),
+    [
+        ("运维群", '"运维群"'),
+        ("a.b", '"a.b"'),
+        ("on call", '"on call"'),
+        ('say "hi"', '"say \\"hi\\""'),
+        ("C:\\ops", '"C:\\\\ops"'),
+        ("tab\there", '"tab\\there"'),
+        ("\x01\x7f", '"\\u0001\\u007F"'),
+        ("", '""'),
+    ],
+)
+def test_other_toml_keys_are_quoted(name: str, quoted: str) -> None:
+    assert toml_key(name) == quoted
+
+
+@pytest.mark.parametrize(
+    "name", ["运维群", "ops", 'a "b" \\ c', "line\nbreak", "\x00\x1f\x7f\b\f\r", "é", ""]
+)
+def test_quoted_toml_key_reads_back_as_the_name(name: str) -> None:
+    text = f'[channels.feishu.bots.{toml_key(name)}]\nwebhook_url = "x"\n'
+    assert tomllib.loads(text) == {"channels": {"feishu": {"bots": {name: {"webhook_url": "x"}}}}}
+
+
+def test_unknown_setting_key_is_quoted() -> None:
+    assert problems({"名字": 1}) == [('plugins.sample."名字"', "unknown setting")]
+
+
+def test_missing_default_channel_hint_quotes_name(tmp_path: Path) -> None:
+    settings = load_settings({"default_channel": "飞书"})
+    with pytest.raises(ConfigError) as caught:
+        WebhookApp([], settings=settings, data_dir=tmp_path).channel_router()
+    assert caught.value.problems == [("default_channel", 'no [channels."飞书"] table')]
