@@ -535,11 +535,12 @@ class WebhookApp:
             # False until the verifier accepts it, also when an earlier check rejects it.
             request.verified = False
         try:
+            # Read first, so that the record of any rejection below carries the id.
+            if not request.delivery_id:
+                request.delivery_id = self._delivery_id(endpoint, request)
             request.check_declared_length()
             if endpoint.plugin.maintenance_aware and await self.in_maintenance():
                 raise ServiceUnavailable("maintenance")
-            if not request.delivery_id:
-                request.delivery_id = self._delivery_id(endpoint, request)
             if endpoint.verify is not None and not request.replay:
                 await endpoint.verify(request, endpoint.plugin)
                 # A verifier that let the request through unchecked set None.

@@ -299,6 +299,27 @@ async def test_request_rejected_before_verification_unverified(tmp_path: Path) -
     assert record.verified is False
 
 
+async def test_oversize_rejection_records_the_delivery_id(tmp_path: Path) -> None:
+    big, small = b"x" * 100, b"{}"
+    delivery = {signatures.GITHUB_DELIVERY_HEADER: "big-1"}
+    async with signed_client(tmp_path) as client:
+        rejected = await client.post(
+            f"{SIGNED_URL}/push", content=big, headers={**signed_headers(big), **delivery}
+        )
+        # The rejected delivery claimed nothing, so a redelivery runs the handler.
+        accepted = await client.post(
+            f"{SIGNED_URL}/push", content=small, headers={**signed_headers(small), **delivery}
+        )
+        await client.drain()
+        records = await client.app.storage.deliveries_list("signed", None, 10)
+    assert (rejected.status_code, accepted.json()) == (413, {"ok": True})
+    assert calls == ["signed:True"]
+    assert [(r.status, r.delivery_id) for r in reversed(records)] == [
+        (413, "big-1"),
+        (200, "big-1"),
+    ]
+
+
 async def test_replay_of_unverified_record_rejected(tmp_path: Path) -> None:
     body = b'{"forged": true}'
     async with signed_client(tmp_path) as client:

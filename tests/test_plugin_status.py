@@ -243,6 +243,29 @@ async def test_maintenance_blocks_other_plugins() -> None:
 
 
 @pytest.mark.anyio
+async def test_maintenance_rejection_records_the_delivery_id(tmp_path: Path) -> None:
+    body, headers = github_push()
+    headers["X-GitHub-Delivery"] = "5f2c8a10-0000-4000-8000-000000000001"
+    github_url = "/api/plugin/github-notifier/webhook/github"
+    async with WebhookTestClient(ALL_PLUGINS, CONFIG, data_dir=tmp_path) as client:
+        await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
+        rejected = await client.post(github_url, content=body, headers=headers)
+        await client.post(URL, json={"status": "running"}, headers=AUTH)
+        redelivered = await client.post(github_url, content=body, headers=headers)
+        await client.drain()
+        records = await client.app.storage.deliveries_list("github-notifier", None, 10)
+    assert rejected.status_code == 503
+    # The rejected delivery claimed nothing, so its redelivery runs the handler.
+    assert redelivered.status_code == 200
+    assert redelivered.json() != {"status": "duplicate"}
+    assert len(client.messages) == 1
+    assert [(r.status, r.delivery_id) for r in reversed(records)] == [
+        (503, "5f2c8a10-0000-4000-8000-000000000001"),
+        (200, "5f2c8a10-0000-4000-8000-000000000001"),
+    ]
+
+
+@pytest.mark.anyio
 async def test_running_again_unblocks() -> None:
     body, headers = github_push()
     async with WebhookTestClient(ALL_PLUGINS, CONFIG) as client:
