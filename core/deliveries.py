@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,13 @@ REDACTED_HEADERS = frozenset(
         "x-signature",
     }
 )
+# Any other header whose name contains one of these words is redacted too, so
+# that a plugin's own scheme (X-CI-Token, X-Slack-Signature, DingTalk's sign)
+# never reaches the log. A header such as X-Author loses its value as well.
+CREDENTIAL_NAME = re.compile(
+    r"auth|token|secret|signature|passw|credential|cookie|session|api-?key|access-?key"
+    r"|private-?key|^(x-)?sign$"
+)
 REDACTED_VALUE = "[redacted]"
 # Retention is enforced this often.
 RETENTION_INTERVAL = 600.0
@@ -54,7 +62,12 @@ class DeliveryLog:
     def __init__(self, app: WebhookApp) -> None:
         self._app = app
         extra = app.settings.deliveries.redact_headers
-        self._redacted = REDACTED_HEADERS | {name.lower() for name in extra}
+        declared = [
+            name
+            for endpoint in app.router.endpoints()
+            for name in getattr(endpoint.verify, "credential_headers", ())
+        ]
+        self._redacted = REDACTED_HEADERS | {name.lower() for name in [*extra, *declared]}
         # Record ids: unique per instance by prefix, cheaper than a UUID per request.
         self._prefix = app.instance_id
         self._counter = itertools.count(1)
@@ -121,7 +134,9 @@ class DeliveryLog:
         if len(names) >= HEADER_NAME_CACHE:
             # Senders can make up names, so the cache is bounded.
             names.clear()
-        known = (str(name), name.lower() in self._redacted)
+        lowered = name.lower()
+        redact = lowered in self._redacted or CREDENTIAL_NAME.search(lowered) is not None
+        known = (str(name), redact)
         names[name] = known
         return known
 

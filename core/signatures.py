@@ -708,6 +708,15 @@ class SignatureVerifier(abc.ABC):
 
     delivery_id_header: ClassVar[str | None] = None
     _reads_body: ClassVar[bool] = True
+    _signature_headers: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def credential_headers(self) -> tuple[str, ...]:
+        """Names of the headers that carry the signature or token.
+
+        The delivery log records their values as ``[redacted]``.
+        """
+        return self._signature_headers
 
     async def __call__(self, request: WebhookRequest, plugin: Any) -> None:
         """Return if ``request`` is authentic, else raise ``Unauthorized`` (401) or 503.
@@ -808,6 +817,8 @@ def _plugin_name(plugin: Any, request: WebhookRequest) -> str:
 class GitHubVerifier(SignatureVerifier):
     """Verifies GitHub's ``X-Hub-Signature-256`` (see ``verify_github``)."""
 
+    _signature_headers: ClassVar[tuple[str, ...]] = (GITHUB_SIGNATURE_HEADER, GITHUB_SHA1_HEADER)
+
     allow_sha1: bool = False
     delivery_id_header: ClassVar[str | None] = GITHUB_DELIVERY_HEADER
 
@@ -819,6 +830,8 @@ class GitHubVerifier(SignatureVerifier):
 @attrs.frozen(kw_only=True)
 class StandardWebhooksVerifier(SignatureVerifier):
     """Verifies Standard Webhooks signatures (see ``verify_standard_webhooks``)."""
+
+    _signature_headers: ClassVar[tuple[str, ...]] = (STANDARD_WEBHOOKS_SIGNATURE_HEADER,)
 
     tolerance: float = attrs.field(default=DEFAULT_TOLERANCE, validator=attrs.validators.gt(0))
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
@@ -832,6 +845,8 @@ class StandardWebhooksVerifier(SignatureVerifier):
 @attrs.frozen(kw_only=True)
 class StripeVerifier(SignatureVerifier):
     """Verifies Stripe-style ``Stripe-Signature`` headers (see ``verify_stripe``)."""
+
+    _signature_headers: ClassVar[tuple[str, ...]] = (STRIPE_SIGNATURE_HEADER,)
 
     tolerance: float = attrs.field(default=DEFAULT_TOLERANCE, validator=attrs.validators.gt(0))
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
@@ -850,6 +865,11 @@ class GrafanaVerifier(SignatureVerifier):
     tolerance: float = attrs.field(default=DEFAULT_TOLERANCE, validator=attrs.validators.gt(0))
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
 
+    @property
+    def credential_headers(self) -> tuple[str, ...]:
+        """The configured ``header``."""
+        return (self.header,)
+
     def check(self, body: bytes, headers: Headers, secrets: list[str]) -> None:
         """Run ``verify_grafana`` at ``clock()``."""
         verify_grafana(
@@ -867,6 +887,8 @@ class GrafanaVerifier(SignatureVerifier):
 class GiteaVerifier(SignatureVerifier):
     """Verifies Gitea's ``X-Gitea-Signature`` or Forgejo's ``X-Forgejo-Signature``."""
 
+    _signature_headers: ClassVar[tuple[str, ...]] = GITEA_SIGNATURE_HEADERS
+
     def check(self, body: bytes, headers: Headers, secrets: list[str]) -> None:
         """Run ``verify_gitea``."""
         verify_gitea(body, headers, secrets)
@@ -875,6 +897,8 @@ class GiteaVerifier(SignatureVerifier):
 @attrs.frozen(kw_only=True)
 class GitLabVerifier(SignatureVerifier):
     """Verifies GitLab's ``X-Gitlab-Token`` shared token without reading the body."""
+
+    _signature_headers: ClassVar[tuple[str, ...]] = (GITLAB_TOKEN_HEADER,)
 
     _reads_body: ClassVar[bool] = False
 
@@ -893,6 +917,11 @@ class HmacVerifier(SignatureVerifier):
     )
     encoding: Encoding = attrs.field(default="hex", validator=attrs.validators.in_(_ENCODINGS))
     prefix: str = ""
+
+    @property
+    def credential_headers(self) -> tuple[str, ...]:
+        """The configured ``header``."""
+        return (self.header,)
 
     def check(self, body: bytes, headers: Headers, secrets: list[str]) -> None:
         """Run ``verify_hmac`` with this verifier's header, algorithm, encoding and prefix."""
@@ -916,6 +945,11 @@ class BearerTokenVerifier(SignatureVerifier):
 
     header: str = _AUTHORIZATION_HEADER
     _reads_body: ClassVar[bool] = False
+
+    @property
+    def credential_headers(self) -> tuple[str, ...]:
+        """The configured ``header``."""
+        return (self.header,)
 
     def check(self, body: bytes, headers: Headers, secrets: list[str]) -> None:
         """Run ``verify_bearer_token`` on this verifier's header."""

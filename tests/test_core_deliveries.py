@@ -14,6 +14,7 @@ from multidict import CIMultiDict, istr
 from core import Plugin, Settings, WebhookRequest, signatures
 from core import deliveries as deliveries_module
 from core.config import setting
+from core.errors import Unauthorized
 from core.records import DeliveryRecord
 from core.settings import DeliverySettings
 from core.testing import WebhookTestClient
@@ -474,3 +475,77 @@ async def test_record_bodies_rejects_unknown_mode() -> None:
 
     with pytest.raises(ConfigError, match=r"deliveries\.record_bodies: expected one of"):
         load_settings({"deliveries": {"record_bodies": "some"}})
+
+
+custom = Plugin("custom-auth", version="1.0")
+
+
+@custom.mount_config()
+class CustomAuthConfig:
+    TOKEN: str = setting("deploy-token", secret=True)
+    MAC_KEY: str = setting("mac-key", secret=True)
+
+
+@custom.mount_webhook("/token", verify=signatures.bearer_token("TOKEN", header="X-Deploy-Key"))
+async def token_endpoint(request: WebhookRequest) -> Any:
+    return {"ok": True}
+
+
+@custom.mount_webhook("/mac", verify=signatures.hmac_signature("MAC_KEY", header="X-Body-Mac"))
+async def mac_endpoint(request: WebhookRequest) -> Any:
+    return {"ok": True}
+
+
+async def check_plain_mac(request: WebhookRequest, plugin: Any) -> None:
+    if request.headers.get("X-Plain-Mac") != "expected":
+        raise Unauthorized("wrong X-Plain-Mac")
+
+
+# mypy has no way to declare an attribute added to a function.
+check_plain_mac.credential_headers = ("X-Plain-Mac",)  # type: ignore[attr-defined]
+
+
+@custom.mount_webhook("/plain", verify=check_plain_mac)
+async def plain_endpoint(request: WebhookRequest) -> Any:
+    return {"ok": True}
+
+
+async def recorded_headers(tmp_path: Path, path: str, headers: dict[str, str]) -> dict[str, str]:
+    """Send one request to ``custom-auth``; return the headers its record kept."""
+    async with WebhookTestClient([custom], data_dir=tmp_path) as client:
+        await client.post(f"/api/plugin/custom-auth/webhook{path}", headers=headers, content=b"{}")
+        await client.drain()
+        [record] = await client.app.storage.deliveries_list("custom-auth", None, 10)
+    return dict(record.headers)
+
+
+async def test_verifier_token_header_is_redacted(tmp_path: Path) -> None:
+    kept = await recorded_headers(tmp_path, "/token", {"X-Deploy-Key": "deploy-token"})
+    assert kept["X-Deploy-Key"] == "[redacted]"
+
+
+async def test_verifier_hmac_header_is_redacted(tmp_path: Path) -> None:
+    mac = hmac.new(b"mac-key", b"{}", hashlib.sha256).hexdigest()
+    kept = await recorded_headers(tmp_path, "/mac", {"X-Body-Mac": mac, "X-Request-Id": "r-1"})
+    assert kept["X-Body-Mac"] == "[redacted]"
+    assert kept["X-Request-Id"] == "r-1"
+
+
+async def test_function_verifier_lists_its_headers(tmp_path: Path) -> None:
+    kept = await recorded_headers(tmp_path, "/plain", {"X-Plain-Mac": "expected"})
+    assert kept["X-Plain-Mac"] == "[redacted]"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["X-CI-Token", "X-Slack-Signature", "sign", "X-Amz-Security-Token", "X-Api-Key", "X-Secret"],
+)
+async def test_credential_named_header_is_redacted(tmp_path: Path, name: str) -> None:
+    kept = await recorded_headers(tmp_path, "/token", {"X-Deploy-Key": "deploy-token", name: "v"})
+    assert kept[name] == "[redacted]"
+
+
+@pytest.mark.parametrize("name", ["X-Request-Id", "X-GitHub-Event", "Content-Type", "X-Sign-Up"])
+async def test_other_header_is_kept(tmp_path: Path, name: str) -> None:
+    kept = await recorded_headers(tmp_path, "/token", {"X-Deploy-Key": "deploy-token", name: "v"})
+    assert kept[name] == "v"
