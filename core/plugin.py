@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Plugin", "Verifier"]
 
+# A segment written the way other frameworks write a path parameter:
+# {name}, <name> or :name.
+_PATH_PARAMETER = re.compile(r"(?<=/)(\{[^/]*\}|<[^/]*>|:[A-Za-z_][^/]*)(?=/|$)")
+
 _NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 # GitHub gives up on a delivery after 10 s, so responding with 202 a second earlier
 # keeps a slow handler from being reported as a failed delivery.
@@ -93,6 +97,14 @@ class Plugin:
         deliveries; by default the verifier's own header is used, if it has one.
         """
         normalized = normalize_path(path)
+        placeholder = _PATH_PARAMETER.search(normalized)
+        if placeholder is not None:
+            msg = (
+                f"endpoint path {path!r} contains {placeholder.group()!r}, but endpoint paths "
+                "match literally and take no parameters; read the value from the query "
+                "string (request.query) or the body instead"
+            )
+            raise ValueError(msg)
         allowed = None if methods is None else frozenset(m.upper() for m in methods)
         if max_body_size is not None and max_body_size < 0:
             msg = f"max_body_size must be >= 0, got {max_body_size}"

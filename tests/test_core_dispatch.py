@@ -405,6 +405,26 @@ def test_paths_are_normalised(raw: str, expected: str) -> None:
     assert normalize_path(raw) == expected
 
 
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [("/status/{pipeline}", "'{pipeline}'"), ("/items/<name>", "'<name>'"), ("/:id", "':id'")],
+)
+def test_path_parameter_is_rejected(path: str, shown: str) -> None:
+    plugin = Plugin("params", version="1")
+    with pytest.raises(ValueError, match=f"contains {shown}, but endpoint paths match literally"):
+        plugin.mount_webhook(path)
+
+
+def test_colon_inside_segment_is_literal() -> None:
+    plugin = Plugin("colon", version="1")
+
+    @plugin.mount_webhook("/v1:send")
+    async def send() -> None:
+        return None
+
+    assert "/v1:send" in plugin.endpoints
+
+
 def test_dotdot_path_is_rejected() -> None:
     with pytest.raises(ValueError, match=r"'\.\.'"):
         normalize_path("/a/../b")
