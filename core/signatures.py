@@ -718,6 +718,11 @@ class SignatureVerifier(abc.ABC):
         """
         return self._signature_headers
 
+    @property
+    def expected(self) -> str:
+        """The header and value format a sender must send, for a 401 response."""
+        return " and ".join(self._signature_headers)
+
     async def __call__(self, request: WebhookRequest, plugin: Any) -> None:
         """Return if ``request`` is authentic, else raise ``Unauthorized`` (401) or 503.
 
@@ -739,7 +744,11 @@ class SignatureVerifier(abc.ABC):
                 request.path,
                 exc.reason,
             )
-            raise Unauthorized(exc.reason) from None
+            message = exc.reason
+            if isinstance(exc, MissingSignature | MalformedSignature):
+                # Tell the sender what to send, never the value expected.
+                message = f"{exc.reason}: expected {self.expected}"
+            raise Unauthorized(message) from None
         except InvalidSecret as exc:
             self._reject_invalid_secret(request, plugin, exc)
 
@@ -822,6 +831,14 @@ class GitHubVerifier(SignatureVerifier):
     allow_sha1: bool = False
     delivery_id_header: ClassVar[str | None] = GITHUB_DELIVERY_HEADER
 
+    @property
+    def expected(self) -> str:
+        """``X-Hub-Signature-256`` with its format, and the SHA-1 header when allowed."""
+        hint = f"{GITHUB_SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the body>"
+        if self.allow_sha1:
+            hint += f" or {GITHUB_SHA1_HEADER}: sha1=<hex HMAC-SHA1 of the body>"
+        return hint
+
     def check(self, body: bytes, headers: Headers, secrets: list[str]) -> None:
         """Run ``verify_github``."""
         verify_github(body, headers, secrets, allow_sha1=self.allow_sha1)
@@ -837,6 +854,14 @@ class StandardWebhooksVerifier(SignatureVerifier):
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
     delivery_id_header: ClassVar[str | None] = STANDARD_WEBHOOKS_ID_HEADER
 
+    @property
+    def expected(self) -> str:
+        """The three Standard Webhooks headers."""
+        return (
+            f"{STANDARD_WEBHOOKS_ID_HEADER}, {STANDARD_WEBHOOKS_TIMESTAMP_HEADER} (Unix seconds) "
+            f"and {STANDARD_WEBHOOKS_SIGNATURE_HEADER}: v1,<base64 HMAC-SHA256>"
+        )
+
     def check(self, body: bytes, headers: Headers, secrets: list[str]) -> None:
         """Run ``verify_standard_webhooks`` at ``clock()``."""
         verify_standard_webhooks(body, headers, secrets, now=self.clock(), tolerance=self.tolerance)
@@ -850,6 +875,11 @@ class StripeVerifier(SignatureVerifier):
 
     tolerance: float = attrs.field(default=DEFAULT_TOLERANCE, validator=attrs.validators.gt(0))
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
+
+    @property
+    def expected(self) -> str:
+        """``Stripe-Signature`` with its format."""
+        return f"{STRIPE_SIGNATURE_HEADER}: t=<Unix seconds>,v1=<hex HMAC-SHA256>"
 
     def check(self, body: bytes, headers: Headers, secrets: list[str]) -> None:
         """Run ``verify_stripe`` at ``clock()``."""
@@ -870,6 +900,14 @@ class GrafanaVerifier(SignatureVerifier):
         """The configured ``header``."""
         return (self.header,)
 
+    @property
+    def expected(self) -> str:
+        """The signature header with its format, and the timestamp header when one is set."""
+        hint = f"{self.header}: <hex HMAC-SHA256>"
+        if self.timestamp_header is not None:
+            hint += f" and {self.timestamp_header} (Unix seconds)"
+        return hint
+
     def check(self, body: bytes, headers: Headers, secrets: list[str]) -> None:
         """Run ``verify_grafana`` at ``clock()``."""
         verify_grafana(
@@ -889,6 +927,13 @@ class GiteaVerifier(SignatureVerifier):
 
     _signature_headers: ClassVar[tuple[str, ...]] = GITEA_SIGNATURE_HEADERS
 
+    @property
+    def expected(self) -> str:
+        """Either signature header with its format."""
+        return " or ".join(
+            f"{name}: <hex HMAC-SHA256 of the body>" for name in GITEA_SIGNATURE_HEADERS
+        )
+
     def check(self, body: bytes, headers: Headers, secrets: list[str]) -> None:
         """Run ``verify_gitea``."""
         verify_gitea(body, headers, secrets)
@@ -901,6 +946,11 @@ class GitLabVerifier(SignatureVerifier):
     _signature_headers: ClassVar[tuple[str, ...]] = (GITLAB_TOKEN_HEADER,)
 
     _reads_body: ClassVar[bool] = False
+
+    @property
+    def expected(self) -> str:
+        """``X-Gitlab-Token`` with the shared token."""
+        return f"{GITLAB_TOKEN_HEADER}: <token>"
 
     def check(self, body: bytes, headers: Headers, secrets: list[str]) -> None:
         """Run ``verify_gitlab``."""
@@ -922,6 +972,12 @@ class HmacVerifier(SignatureVerifier):
     def credential_headers(self) -> tuple[str, ...]:
         """The configured ``header``."""
         return (self.header,)
+
+    @property
+    def expected(self) -> str:
+        """The configured header with its prefix, encoding and algorithm."""
+        digest = f"{self.encoding} HMAC-{self.algorithm.upper()} of the body"
+        return f"{self.header}: {self.prefix}<{digest}>"
 
     def check(self, body: bytes, headers: Headers, secrets: list[str]) -> None:
         """Run ``verify_hmac`` with this verifier's header, algorithm, encoding and prefix."""
@@ -950,6 +1006,13 @@ class BearerTokenVerifier(SignatureVerifier):
     def credential_headers(self) -> tuple[str, ...]:
         """The configured ``header``."""
         return (self.header,)
+
+    @property
+    def expected(self) -> str:
+        """``Authorization: Bearer <token>``, or the configured header with the token."""
+        if self.header.lower() == _AUTHORIZATION_HEADER.lower():
+            return f"{_AUTHORIZATION_HEADER}: {_BEARER_SCHEME.capitalize()} <token>"
+        return f"{self.header}: <token>"
 
     def check(self, body: bytes, headers: Headers, secrets: list[str]) -> None:
         """Run ``verify_bearer_token`` on this verifier's header."""

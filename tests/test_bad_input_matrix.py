@@ -206,7 +206,9 @@ async def test_bad_input_matrix(
             answers.append(got_body)
             assert (path, got_status) == (path, status), got_body
             if error is not None:
-                assert json.loads(got_body) == {"error": error}, path
+                # A missing or malformed signature also names what to send.
+                got_error = json.loads(got_body)["error"].partition(": expected ")[0]
+                assert got_error == error, path
 
         json_type = {"Content-Type": "application/json"}
         for scheme in VERIFIERS:

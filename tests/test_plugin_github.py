@@ -271,7 +271,10 @@ async def test_unsigned_delivery_rejected() -> None:
         )
         await client.drain()
     assert response.status_code == 401
-    assert response.json() == {"error": "missing signature"}
+    assert response.json() == {
+        "error": "missing signature: expected X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of "
+        "the body>"
+    }
     assert client.messages == []
 
 

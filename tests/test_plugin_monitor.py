@@ -570,7 +570,9 @@ async def test_grafana_hmac_signature_accepted() -> None:
 async def test_grafana_hmac_missing_signature_rejected() -> None:
     response, sent = await post_grafana_signed(make_config(GRAFANA_SECRET="grafana-hmac"), {})
     assert response.status_code == 401
-    assert response.json() == {"error": "missing signature"}
+    assert response.json() == {
+        "error": "missing signature: expected X-Grafana-Alerting-Signature: <hex HMAC-SHA256>"
+    }
     assert sent == 0
 
 

@@ -971,11 +971,43 @@ async def test_verifier_allow_unsigned_passes_without_secret(
 @pytest.mark.anyio
 async def test_verifier_allow_unsigned_still_checks_configured_secret() -> None:
     verifier = signatures.github(allow_unsigned=True)
-    with pytest.raises(Unauthorized, match=r"^missing signature$"):
+    with pytest.raises(Unauthorized, match=r"^missing signature: expected X-Hub-Signature-256"):
         await verifier(make_request(), make_plugin(GITHUB_SECRET))
 
 
 TOKEN_CASES = {"gitlab", "bearer"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("verifier", "message"),
+    [
+        (
+            signatures.hmac_signature(header="X-CI-Signature", prefix="sha256="),
+            "missing signature: expected X-CI-Signature: sha256=<hex HMAC-SHA256 of the body>",
+        ),
+        (
+            signatures.hmac_signature(header="X-Mac", algorithm="sha512", encoding="base64"),
+            "missing signature: expected X-Mac: <base64 HMAC-SHA512 of the body>",
+        ),
+        (signatures.bearer_token(), "missing token: expected Authorization: Bearer <token>"),
+        (
+            signatures.bearer_token(header="X-CI-Token"),
+            "missing token: expected X-CI-Token: <token>",
+        ),
+        (
+            signatures.github(allow_sha1=True),
+            "missing signature: expected X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the "
+            "body> or X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body>",
+        ),
+    ],
+)
+async def test_rejection_names_the_expected_header(
+    verifier: signatures.SignatureVerifier, message: str
+) -> None:
+    with pytest.raises(Unauthorized) as caught:
+        await verifier(make_request({}, b"{}"), make_plugin("s3cret"))
+    assert caught.value.message == message
 
 
 @pytest.mark.anyio
@@ -987,8 +1019,10 @@ async def test_verifier_returns_401_for_missing_signature(case: str) -> None:
         await factory()(request, make_plugin(verifier_secret(case)))
     # Shared-token schemes name the token; signature schemes the signature.
     expected = "missing token" if case in TOKEN_CASES else "missing signature"
+    reason, _, hint = caught.value.message.partition(": expected ")
     assert caught.value.status == 401
-    assert caught.value.message == expected
+    assert reason == expected
+    assert hint
 
 
 @pytest.mark.anyio
@@ -1005,7 +1039,8 @@ async def test_verifier_returns_401_for_wrong_secret(case: str) -> None:
 @pytest.mark.anyio
 async def test_github_verifier_returns_401_for_malformed_signature() -> None:
     request = make_request({"X-Hub-Signature-256": "sha256=xyz"}, GITHUB_BODY)
-    with pytest.raises(Unauthorized, match=r"^malformed signature$"):
+    hint = r"X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>$"
+    with pytest.raises(Unauthorized, match=rf"^malformed signature: expected {hint}"):
         await signatures.github()(request, make_plugin(GITHUB_SECRET))
 
 
@@ -1020,7 +1055,7 @@ async def test_github_verifier_returns_401_for_tampered_body() -> None:
 async def test_github_verifier_accepts_sha1_only_when_allowed() -> None:
     headers = {"X-Hub-Signature": sign_github(GITHUB_BODY, GITHUB_SECRET, algorithm="sha1")}
     plugin = make_plugin(GITHUB_SECRET)
-    with pytest.raises(Unauthorized, match=r"^missing signature$"):
+    with pytest.raises(Unauthorized, match=r"^missing signature: expected X-Hub-Signature-256"):
         await signatures.github()(make_request(headers, GITHUB_BODY), plugin)
     await signatures.github(allow_sha1=True)(make_request(headers, GITHUB_BODY), plugin)
 
