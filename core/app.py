@@ -27,7 +27,7 @@ from .records import DeliveryRecord
 from .request import DEFAULT_MAX_BODY_SIZE, WebhookRequest
 from .response import InvalidResult, WebhookResponse, error_response, json_response, to_response
 from .routing import Endpoint, Router, webhook_url
-from .runtime import current_app_var
+from .runtime import current_app_var, current_plugin_var
 from .settings import Settings
 from .store import PluginStore, Storage
 from .tasks import PluginTasks, TaskManager
@@ -436,6 +436,7 @@ class WebhookApp:
             return response
         started = time.perf_counter()
         token = current_app_var.set(self)
+        plugin_token = current_plugin_var.set(endpoint.plugin.name)
         error_id = ""
         try:
             response = await self._dispatch(endpoint, request, respond_early)
@@ -443,6 +444,7 @@ class WebhookApp:
             error_id = exc.error_id
             response = json_response({"error": "internal error", "error_id": error_id}, 500)
         finally:
+            current_plugin_var.reset(plugin_token)
             current_app_var.reset(token)
         if request.method == "HEAD":
             response = WebhookResponse(response.status, b"", response.headers, response.media_type)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .channels import split_chat_key
 from .context import ChatContext
-from .runtime import current_app
+from .runtime import current_app, current_plugin_var
 
 __all__ = ["send_text"]
 
@@ -25,4 +25,4 @@ async def send_text(chat_key: str, text: str, ctx: ChatContext | None = None) ->
     if app.outbox is None:  # pragma: no cover - running() creates it before serving
         msg = "the app's outbox is not running"
         raise RuntimeError(msg)
-    return await app.outbox.put(chat_key, text)
+    return await app.outbox.put(chat_key, text, plugin=current_plugin_var.get())

@@ -1,4 +1,4 @@
-"""The context variable that tells plugin code which app it runs in."""
+"""The context variables that tell plugin code which app and plugin it runs in."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .app import WebhookApp
 
-__all__ = ["current_app", "current_app_var"]
+__all__ = ["current_app", "current_app_var", "current_plugin_var"]
 
 current_app_var: ContextVar[WebhookApp] = ContextVar("plughook_current_app")
+# The name of the plugin whose handler or task runs, "" elsewhere. Messages
+# queued from there carry it into the outbox.
+current_plugin_var: ContextVar[str] = ContextVar("plughook_current_plugin", default="")
 
 
 def current_app(what: str = "this") -> WebhookApp:

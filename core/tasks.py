@@ -13,7 +13,7 @@ import attrs
 from anyio.abc import TaskGroup
 
 from .records import TaskRecord, TaskState
-from .runtime import current_app_var
+from .runtime import current_app_var, current_plugin_var
 from .store import Storage
 from .writer import BatchWriter
 
@@ -71,6 +71,7 @@ class TaskManager:
         self, record: TaskRecord, function: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
     ) -> None:
         current_app_var.set(self._app)
+        current_plugin_var.set(record.plugin)
         with anyio.CancelScope() as scope:
             self._scopes[record.id] = scope
             try:

@@ -330,3 +330,25 @@ async def test_deliveries_are_logged_without_secrets(tmp_path: Path) -> None:
     assert records[0].delivery_id == "d-1"
     assert ("Authorization", "[redacted]") in records[0].headers
     assert records[0].status == 200
+
+
+announcer = Plugin("announcer", version="1")
+
+
+async def announce_later(text: str) -> None:
+    await message.send_text("console-ops", text)
+
+
+@announcer.mount_webhook("/now")
+async def announce_now() -> dict[str, str]:
+    await message.send_text("console-ops", "from the handler")
+    announcer.tasks.start(announce_later, "from a task")
+    return {"status": "queued"}
+
+
+async def test_queued_messages_name_their_plugin(tmp_path: Path) -> None:
+    async with WebhookTestClient([announcer], data_dir=tmp_path) as client:
+        await client.post("/api/plugin/announcer/webhook/now")
+        await client.drain()
+    senders = {sent.text: sent.plugin for sent in client.messages}
+    assert senders == {"from the handler": "announcer", "from a task": "announcer"}
