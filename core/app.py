@@ -36,6 +36,10 @@ from .writer import BatchWriter
 __all__ = ["EarlyResponder", "WebhookApp"]
 
 logger = logging.getLogger("plughook")
+# Requests with these methods read state and deliver nothing, so a success is
+# not logged: a script polling a status endpoint would otherwise push real
+# deliveries out of the log. A failed one (4xx, 5xx) is still logged.
+UNLOGGED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Sends a response to the client at once, while the handler goes on.
 EarlyResponder = Callable[[WebhookResponse], None]
@@ -448,7 +452,10 @@ class WebhookApp:
             current_app_var.reset(token)
         if request.method == "HEAD":
             response = WebhookResponse(response.status, b"", response.headers, response.media_type)
-        self.deliveries.record(endpoint, request, response, started, error_id, request.replay_of)
+        if request.method not in UNLOGGED_METHODS or response.status >= 400:
+            self.deliveries.record(
+                endpoint, request, response, started, error_id, request.replay_of
+            )
         return response
 
     async def replay(

@@ -549,3 +549,24 @@ async def test_credential_named_header_is_redacted(tmp_path: Path, name: str) ->
 async def test_other_header_is_kept(tmp_path: Path, name: str) -> None:
     kept = await recorded_headers(tmp_path, "/token", {"X-Deploy-Key": "deploy-token", name: "v"})
     assert kept[name] == "v"
+
+
+reader = Plugin("reader", version="1")
+
+
+@reader.mount_webhook("/state", methods=["GET", "POST"])
+async def state(request: WebhookRequest) -> Any:
+    if request.query.get("fail"):
+        return {"error": "no such state"}, 404
+    return {"state": "idle"}
+
+
+async def test_successful_reads_are_not_logged(tmp_path: Path) -> None:
+    async with WebhookTestClient([reader], data_dir=tmp_path) as client:
+        await client.get("/api/plugin/reader/webhook/state")
+        await client.request("HEAD", "/api/plugin/reader/webhook/state")
+        await client.get("/api/plugin/reader/webhook/state", params={"fail": "1"})
+        await client.post("/api/plugin/reader/webhook/state", content=b"{}")
+        await client.drain()
+        records = await client.app.storage.deliveries_list("reader", None, 10)
+    assert sorted((r.method, r.status) for r in records) == [("GET", 404), ("POST", 200)]

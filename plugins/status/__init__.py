@@ -61,7 +61,7 @@ class _SwitchTokenVerifier:
 
     async def __call__(self, request: WebhookRequest, owner: Plugin) -> None:
         if request.method in ("GET", "HEAD"):
-            # Nothing is checked, so the delivery log records no verdict.
+            # Nothing is checked. A failed GET is logged with no verdict.
             request.verified = None
             return
         await _require_token(request, owner)
