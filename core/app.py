@@ -76,6 +76,8 @@ class WebhookApp:
         self.router = Router(plugins)
         self.plugins = self.router.plugins
         self._raw_config = dict(config if config is not None else self.settings.plugins)
+        # Set once a caller has reported the tables of plugins not loaded itself.
+        self._unknown_tables_reported = False
         self.data_dir = Path(data_dir if data_dir is not None else self.settings.data_dir)
         self.instance_id = uuid.uuid4().hex[:12]
         self.storage = store if store is not None else self._default_storage()
@@ -169,7 +171,7 @@ class WebhookApp:
             except ConfigError as exc:
                 problems.extend(exc.problems)
         for name in self._raw_config:
-            if name not in self.plugins:
+            if name not in self.plugins and not self._unknown_tables_reported:
                 logger.warning(
                     "config has a [plugins.%s] table but no such plugin is loaded", toml_key(name)
                 )
@@ -183,8 +185,10 @@ class WebhookApp:
 
         The app itself only warns about them, so that tests can share one
         config between apps. The command line treats them as errors, because
-        there they are usually a misspelled plugin name.
+        there they are usually a misspelled plugin name. After this call the
+        app no longer logs its own warning about them.
         """
+        self._unknown_tables_reported = True
         loaded = ", ".join(sorted(self.plugins)) or "none"
         return [
             (

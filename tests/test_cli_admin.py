@@ -467,6 +467,15 @@ async def test_check_config_rejects_unknown_plugin_table(tmp_path: Path) -> None
     assert result.returncode == 1
     assert "plugins.cli-tset: no plugin named 'cli-tset' is loaded" in result.stdout
     assert "(loaded plugins: cli-test)" in result.stdout
+    assert "no such plugin is loaded" not in result.stderr
+
+
+async def test_outbox_command_ignores_other_plugin_tables(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[plugins.not-loaded]\nGREETING = "hi"\n')
+    await add_messages(tmp_path, OutboxMessage("m-1", "console-ops", "queued", 1.0))
+    result = await plughook("outbox", "list", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
 
 
 async def test_serve_rejects_unknown_plugin_table(tmp_path: Path) -> None:

@@ -185,8 +185,9 @@ def load_app(
 
     plugins = load_plugins(args.plugin, entry_points=args.entry_points)
     app = build_app(settings, plugins, config)
+    # Reported here as errors, or irrelevant to a command that runs no plugin code.
+    problems = app.unknown_plugin_tables()
     if check_plugins:
-        problems = app.unknown_plugin_tables()
         try:
             app.check_config()
         except ConfigError as exc:
