@@ -274,20 +274,32 @@ def run_show(args: argparse.Namespace) -> int:
 async def _show(app: WebhookApp, prefix: str) -> OutboxMessage:
     await app.storage.open()
     try:
-        messages = await app.storage.outbox_list(None, ALL_MESSAGES)
+        message = await _message_by_prefix(app, prefix, None)
     finally:
         await app.storage.close()
-    matches = [message for message in messages if message.id.startswith(prefix)]
-    if not matches:
+    if message is None:
         msg = f"no message {prefix!r} in the outbox; see `plughook outbox list`"
         raise CommandError(msg)
+    return message
+
+
+async def _message_by_prefix(
+    app: WebhookApp, prefix: str, state: OutboxState | None
+) -> OutboxMessage | None:
+    """Return the one message in ``state`` (any when None) whose id starts with ``prefix``.
+
+    Returns None when no id matches, and raises ``CommandError`` when several do.
+    """
+    messages = await app.storage.outbox_list(state, ALL_MESSAGES)
+    matches = [message for message in messages if message.id.startswith(prefix)]
     if len(matches) > 1:
+        kind = "messages" if state is None else f"{state} messages"
         msg = (
-            f"{len(matches)} messages have ids starting with {prefix!r}; "
+            f"{len(matches)} {kind} have ids starting with {prefix!r}; "
             "give more characters of the id"
         )
         raise CommandError(msg)
-    return matches[0]
+    return matches[0] if matches else None
 
 
 def run_retry(args: argparse.Namespace) -> int:
@@ -313,9 +325,10 @@ async def _retry(app: WebhookApp, message_id: str | None) -> int:
     async with app.running(workers=False):
         assert app.outbox is not None
         if message_id is not None:
-            message_id = await _dead_message_id(app, message_id)
-            if message_id is None:
+            dead = await _message_by_prefix(app, message_id, "dead")
+            if dead is None:
                 return 0
+            message_id = dead.id
         return await app.outbox.retry_dead(message_id)
 
 
@@ -323,24 +336,11 @@ async def _pending_message(app: WebhookApp, prefix: str) -> OutboxMessage | None
     """Return the one pending message whose id starts with ``prefix``, or None."""
     await app.storage.open()
     try:
-        pending = await app.storage.outbox_list("pending", ALL_MESSAGES)
+        return await _message_by_prefix(app, prefix, "pending")
+    except CommandError:
+        return None
     finally:
         await app.storage.close()
-    matches = [message for message in pending if message.id.startswith(prefix)]
-    return matches[0] if len(matches) == 1 else None
-
-
-async def _dead_message_id(app: WebhookApp, prefix: str) -> str | None:
-    """Return the id of the one dead message whose id starts with ``prefix``, or None."""
-    dead = await app.storage.outbox_list("dead", ALL_MESSAGES)
-    matches = [message.id for message in dead if message.id.startswith(prefix)]
-    if len(matches) > 1:
-        msg = (
-            f"{len(matches)} dead messages have ids starting with {prefix!r}; "
-            "give more characters of the id"
-        )
-        raise CommandError(msg)
-    return matches[0] if matches else None
 
 
 def run_purge(args: argparse.Namespace) -> int:
