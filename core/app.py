@@ -38,7 +38,7 @@ __all__ = ["EarlyResponder", "WebhookApp"]
 logger = logging.getLogger("plughook")
 # Requests with these methods read state and deliver nothing, so a success is
 # not logged: a script polling a status endpoint would otherwise push real
-# deliveries out of the log. A failed one (4xx, 5xx) is still logged.
+# deliveries out of the log. A failed one (4xx, 5xx) and a replay still are.
 UNLOGGED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Sends a response to the client at once, while the handler goes on.
@@ -456,7 +456,8 @@ class WebhookApp:
             current_app_var.reset(token)
         if request.method == "HEAD":
             response = WebhookResponse(response.status, b"", response.headers, response.media_type)
-        if request.method not in UNLOGGED_METHODS or response.status >= 400:
+        logged = request.method not in UNLOGGED_METHODS or response.status >= 400
+        if logged or request.replay_of:
             self.deliveries.record(
                 endpoint, request, response, started, error_id, request.replay_of
             )

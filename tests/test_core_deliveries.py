@@ -561,6 +561,17 @@ async def state(request: WebhookRequest) -> Any:
     return {"state": "idle"}
 
 
+flaky_reads: list[str] = []
+
+
+@reader.mount_webhook("/flaky", methods=["GET"])
+async def flaky() -> Any:
+    flaky_reads.append("read")
+    if len(flaky_reads) == 1:
+        return {"error": "not ready"}, 503
+    return {"state": "ready"}
+
+
 async def test_successful_reads_are_not_logged(tmp_path: Path) -> None:
     async with WebhookTestClient([reader], data_dir=tmp_path) as client:
         await client.get("/api/plugin/reader/webhook/state")
@@ -570,3 +581,14 @@ async def test_successful_reads_are_not_logged(tmp_path: Path) -> None:
         await client.drain()
         records = await client.app.storage.deliveries_list("reader", None, 10)
     assert sorted((r.method, r.status) for r in records) == [("GET", 404), ("POST", 200)]
+
+
+async def test_replay_of_failed_read_is_logged(tmp_path: Path) -> None:
+    flaky_reads.clear()
+    async with WebhookTestClient([reader], data_dir=tmp_path) as client:
+        await client.get("/api/plugin/reader/webhook/flaky")
+        await client.drain()
+        [failed] = await client.app.storage.deliveries_list("reader", None, 10)
+        await client.app.replay(failed.id)
+        records = await client.app.storage.deliveries_list("reader", None, 10)
+    assert [(r.status, r.replay_of) for r in records] == [(200, failed.id), (503, "")]
