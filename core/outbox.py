@@ -198,9 +198,10 @@ class Outbox:
     def _restamp_send(self, channel: Channel, chat_key: str, noted: float, now: float) -> None:
         """Move a send counted at ``noted`` to ``now``, when its request leaves.
 
-        Storage reads between the two (due messages, coalescing) can take tens
-        of milliseconds; pacing from the earlier time would let two requests
-        reach the platform closer together than ``min_interval``.
+        Storage reads run between the two (due messages, coalescing). When one
+        send waited on a slow read and the next did not, pacing from the
+        earlier time would let their requests reach the platform closer
+        together than ``min_interval``.
         """
         if channel.min_interval > 0:
             self._last_sent[chat_key] = now

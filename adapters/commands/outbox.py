@@ -358,7 +358,7 @@ def run_purge(args: argparse.Namespace) -> int:
 
 
 async def _purge(app: WebhookApp, created_before: float) -> tuple[int, int]:
-    """Delete dead messages created before ``created_before``; return deleted and kept counts."""
+    """Delete dead messages created before ``created_before`` and count deleted and kept."""
     await app.storage.open()
     try:
         dead = await app.storage.outbox_list("dead", ALL_MESSAGES)
