@@ -306,8 +306,10 @@ class SQLiteStorage(Storage):
         return [_outbox(row) for row in rows]
 
     async def outbox_next_due(self) -> float | None:
+        # Only each chat's head counts: the messages behind it wait for it.
         rows = await self._main.fetch(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE state='pending'"
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE seq IN ("
+            "SELECT MIN(seq) FROM outbox WHERE state='pending' GROUP BY chat_key)"
         )
         value = rows[0][0]
         return float(value) if value is not None else None

@@ -84,7 +84,11 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def outbox_next_due(self) -> float | None:
-        """Return the earliest ``next_attempt_at`` among pending messages."""
+        """Return the earliest ``next_attempt_at`` among the chats' first pending messages.
+
+        A message behind its chat's first pending message waits for it, so its
+        own time does not count.
+        """
 
     @abc.abstractmethod
     async def outbox_update(self, message: OutboxMessage) -> None:
@@ -221,8 +225,12 @@ class MemoryStorage(Storage):
         return [attrs.evolve(m) for m in sorted(found, key=lambda m: m.seq)[:limit]]
 
     async def outbox_next_due(self) -> float | None:
-        times = [m.next_attempt_at for m in self.outbox.values() if m.state == "pending"]
-        return min(times, default=None)
+        heads: dict[str, OutboxMessage] = {}
+        for message in self.outbox.values():
+            head = heads.get(message.chat_key)
+            if message.state == "pending" and (head is None or message.seq < head.seq):
+                heads[message.chat_key] = message
+        return min((head.next_attempt_at for head in heads.values()), default=None)
 
     async def outbox_update(self, message: OutboxMessage) -> None:
         stored = self.outbox.get(message.id)

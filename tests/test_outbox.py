@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import socket
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -249,6 +250,35 @@ async def test_retry_log_includes_chat_interval(
     assert waited >= interval - 0.1
     assert delivered.received_at - started >= interval * 0.9
     assert delivered.texts == ["after a 502"]
+
+
+def outbox_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.name == "plughook.outbox"]
+
+
+async def test_retry_is_not_held_back_by_later_messages(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    outbox = OutboxSettings(base_delay=0.5, max_delay=0.5, max_attempts=2)
+    app = make_app(tmp_path, f"http://127.0.0.1:{closed_port}", outbox=outbox)
+    with caplog.at_level(logging.WARNING, "plughook.outbox"):
+        async with app.running():
+            assert app.outbox is not None
+            for index in range(3):
+                await app.outbox.put("onebot_v11-group_14", f"m{index}")
+            # wait_for_idle would wake the worker, so this waits for the log.
+            with anyio.fail_after(10):
+                while len(outbox_records(caplog)) < 2:
+                    await anyio.sleep(0.02)
+    # The first message's two attempts: a retry warning, then the dead letter.
+    first, second = outbox_records(caplog)[:2]
+    waited = float(first.getMessage().split("retrying in ")[1].split(" s")[0])
+    # The second attempt comes when the log line said, not at the worker's
+    # next idle poll (every 2 s).
+    assert second.created - first.created < waited + 0.5
 
 
 async def test_long_text_is_split_in_order(tmp_path: Path) -> None:

@@ -395,6 +395,13 @@ async def test_outbox_next_due_is_earliest_head(storage: Storage) -> None:
     assert await storage.outbox_next_due() == T0 + 3
 
 
+async def test_outbox_next_due_skips_messages_behind_head(storage: Storage) -> None:
+    # The head was retried and waits; the message behind it is older but cannot go first.
+    await storage.outbox_add(make_message("console-a", at=T0 + 5))
+    await storage.outbox_add(make_message("console-a", at=T0))
+    assert await storage.outbox_next_due() == T0 + 5
+
+
 async def test_outbox_next_due_ignores_dead(storage: Storage) -> None:
     dead = make_message("console-a", at=T0 + 1)
     await storage.outbox_add(dead)
