@@ -20,7 +20,7 @@ from .channels import Channel, ConsoleChannel, channel_kinds
 from .config import describe_config, structure_config, toml_key
 from .deadlines import Deadlines
 from .deliveries import DeliveryLog
-from .errors import BadRequest, ConfigError, HTTPError, ServiceUnavailable
+from .errors import BadRequest, ConfigError, HTTPError, ServiceUnavailable, UnverifiedReplay
 from .outbox import ChannelRouter, Outbox
 from .plugin import Plugin
 from .records import DeliveryRecord
@@ -471,8 +471,9 @@ class WebhookApp:
         The replay skips signature verification (signature headers are not
         recorded) and duplicate detection, and is itself recorded as a new
         attempt. Raises ``LookupError`` for an unknown record and ``ValueError``
-        when its body was cut. It also raises ``ValueError`` when the
-        endpoint's verifier did not accept the original request, unless
+        when its body was cut. It also raises ``UnverifiedReplay`` (a
+        ``ValueError``) when the endpoint's verifier did not accept the
+        original request, unless
         ``allow_unverified`` is true, because the replay would run the handler
         on a request from an unknown sender.
         """
@@ -512,11 +513,7 @@ class WebhookApp:
                     f"delivery record {record_id!r} did not pass its endpoint's verification "
                     f"(answered {record.status})"
                 )
-            msg = (
-                f"{rejected}, so its sender is unknown; replay it only if you trust its body: "
-                f"plughook deliveries replay {record_id} --allow-unverified"
-            )
-            raise ValueError(msg)
+            raise UnverifiedReplay(record_id, rejected)
         request = WebhookRequest(
             record.method,
             record.plugin,

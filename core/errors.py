@@ -34,6 +34,7 @@ __all__ = [
     "ServiceUnavailable",
     "Unauthorized",
     "UnsupportedMediaType",
+    "UnverifiedReplay",
 ]
 
 
@@ -78,6 +79,26 @@ class DeliveryError(PlughookError):
         self.retry_after = retry_after
         self.config_error = config_error
         self.maybe_delivered = maybe_delivered
+
+
+class UnverifiedReplay(PlughookError, ValueError):
+    """Raised by ``WebhookApp.replay`` for a record that did not pass verification.
+
+    ``record_id`` names the record and ``reason`` says why its sender is
+    unknown. The message ends with the command that replays it anyway.
+    """
+
+    def __init__(self, record_id: str, reason: str) -> None:
+        self.record_id = record_id
+        self.reason = reason
+        super().__init__(self.explain(f"plughook deliveries replay {record_id} --allow-unverified"))
+
+    def explain(self, command: str) -> str:
+        """Return the error message, ending with ``command`` as the way to replay anyway."""
+        return (
+            f"{self.reason}, so its sender is unknown; replay it only if you trust its body: "
+            f"{command}"
+        )
 
 
 class HTTPError(Exception):

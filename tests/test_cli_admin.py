@@ -194,7 +194,11 @@ async def test_deliveries_replay_rejected_is_error(tmp_path: Path) -> None:
     listing = await plughook("deliveries", "list", "--config", str(config))
     assert result.returncode == 2
     assert "did not pass its endpoint's verification (answered 503)" in result.stderr
-    assert f"plughook deliveries replay {record_id} --allow-unverified" in result.stderr
+    suggested = (
+        f"plughook deliveries replay {record_id} --allow-unverified --config {config} "
+        "--plugin tests.cli_plugin --no-entry-points"
+    )
+    assert result.stderr.rstrip().endswith(suggested)
     assert "replay of" not in listing.stdout
 
 

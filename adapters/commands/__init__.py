@@ -38,6 +38,7 @@ __all__ = [
     "Loaded",
     "StoredData",
     "align_columns",
+    "common_options",
     "common_parser",
     "fit_line",
     "load_app",
@@ -101,6 +102,16 @@ def fit_line(text: str, limit: int | None = None) -> str:
             break
         kept.append(shown)
     return "".join(kept) + "…"
+
+
+def common_options(args: argparse.Namespace) -> list[str]:
+    """Return the ``common_parser`` options given on this command line, to repeat in a hint."""
+    options = ["--config", args.config] if args.config else []
+    for module in args.plugin:
+        options += ["--plugin", module]
+    if not args.entry_points:
+        options.append("--no-entry-points")
+    return options
 
 
 def local_time_heading(name: str) -> str:

@@ -6,6 +6,7 @@ import argparse
 import codecs
 import contextlib
 import json
+import shlex
 import sys
 import time
 import urllib.parse
@@ -15,11 +16,13 @@ import anyio
 
 from core import WebhookApp
 from core.display import terminal_safe
+from core.errors import UnverifiedReplay
 from core.records import DeliveryRecord
 
 from ..loading import CommandError
 from . import (
     align_columns,
+    common_options,
     common_parser,
     load_app,
     local_time_heading,
@@ -340,7 +343,12 @@ def _form_fields(text: str) -> str:
 def run_replay(args: argparse.Namespace) -> int:
     """Replay the delivery and print the new response."""
     app = load_app(args, quiet=True, stored="deliveries").app
-    record_id, status, body = anyio.run(_replay, app, args.record_id, args.allow_unverified)
+    try:
+        record_id, status, body = anyio.run(_replay, app, args.record_id, args.allow_unverified)
+    except UnverifiedReplay as exc:
+        # The suggested command repeats this one's --config and --plugin options.
+        command = ["plughook", "deliveries", "replay", exc.record_id, "--allow-unverified"]
+        raise CommandError(exc.explain(shlex.join([*command, *common_options(args)]))) from None
     print(f"replayed {record_id}: status {status}")
     if body:
         print(format_body(body))
@@ -353,6 +361,8 @@ async def _replay(app: WebhookApp, given_id: str, allow_unverified: bool) -> tup
         record_id = await _record_id(app, given_id)
         try:
             _, response = await app.replay(record_id, allow_unverified=allow_unverified)
+        except UnverifiedReplay:
+            raise
         except (LookupError, ValueError) as exc:
             raise CommandError(str(exc)) from None
     return record_id, response.status, response.body
