@@ -360,6 +360,16 @@ async def test_outbox_retry_of_pending_message_says_so(tmp_path: Path) -> None:
     assert re.search(r"next attempt: in (29|30) s\)", result.stderr)
 
 
+async def test_outbox_retry_of_queued_message_says_after_earlier(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    head = OutboxMessage("1a1a1a1a1a1a1a1a", "console-ops", "first", time.time())
+    queued = OutboxMessage("2b2b2b2b2b2b2b2b", "console-ops", "second", time.time())
+    await add_messages(tmp_path, head, queued)
+    result = await plughook("outbox", "retry", "2b2b", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 2
+    assert "(next attempt: after earlier)" in result.stderr
+
+
 async def test_outbox_purge_counts_kept_newer_messages(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     recent = [
@@ -671,7 +681,13 @@ def test_outbox_table_shows_next_attempt_of_pending() -> None:
 
 @pytest.mark.parametrize(
     ("wait", "shown"),
-    [(-3.0, "due"), (0.2, "in 1 s"), (59.0, "in 59 s"), (61.0, "in 2 min"), (7200.0, "in 2 h")],
+    [
+        (-3.0, "due"),
+        (0.2, "in 1 s"),
+        (67.0, "in 67 s"),
+        (121.0, "in 3 min"),
+        (7200.0, "in 2 h"),
+    ],
 )
 def test_outbox_table_next_attempt_wording(wait: float, shown: str) -> None:
     pending = queued("m-1", "ops-a", "retrying")

@@ -221,10 +221,10 @@ def _short_local_time(timestamp: float) -> str:
 
 
 def _time_until(seconds: float) -> str:
-    """Return a wait as "due", "in 12 s", "in 5 min" or "in 2 h", rounded up."""
+    """Return a wait as "due", "in 12 s" (below 2 min), "in 5 min" or "in 2 h", rounded up."""
     if seconds <= 0:
         return "due"
-    if seconds < 60:
+    if seconds < 120:
         return f"in {math.ceil(seconds)} s"
     if seconds < 3600:
         return f"in {math.ceil(seconds / 60)} min"
@@ -307,9 +307,14 @@ def run_retry(args: argparse.Namespace) -> int:
     app = load_app(args, check_plugins=False, quiet=True, stored="outbox").app
     count = anyio.run(_retry, app, None if args.all_dead else args.message_id)
     if count == 0 and not args.all_dead:
-        pending = anyio.run(_pending_message, app, args.message_id)
-        if pending is not None:
-            wait = _time_until(pending.next_attempt_at - time.time())
+        found = anyio.run(_pending_message, app, args.message_id)
+        if found is not None:
+            pending, behind_earlier = found
+            wait = (
+                "after earlier"
+                if behind_earlier
+                else _time_until(pending.next_attempt_at - time.time())
+            )
             msg = (
                 f"message {pending.id[:SHOWN_ID_LENGTH]} is pending, not dead: the server "
                 f"tries it again by itself (next attempt: {wait})"
@@ -332,15 +337,23 @@ async def _retry(app: WebhookApp, message_id: str | None) -> int:
         return await app.outbox.retry_dead(message_id)
 
 
-async def _pending_message(app: WebhookApp, prefix: str) -> OutboxMessage | None:
-    """Return the one pending message whose id starts with ``prefix``, or None."""
+async def _pending_message(app: WebhookApp, prefix: str) -> tuple[OutboxMessage, bool] | None:
+    """Return the one pending message whose id starts with ``prefix``, or None.
+
+    The flag says whether an earlier message of its chat is still pending,
+    so that this one is sent after it.
+    """
     await app.storage.open()
     try:
-        return await _message_by_prefix(app, prefix, "pending")
+        message = await _message_by_prefix(app, prefix, "pending")
+        if message is None:
+            return None
+        queue = await app.storage.outbox_chat_pending(message.chat_key, 1)
     except CommandError:
         return None
     finally:
         await app.storage.close()
+    return message, bool(queue) and queue[0].id != message.id
 
 
 def run_purge(args: argparse.Namespace) -> int:
