@@ -13,9 +13,8 @@ url="${PLUGHOOK_URL:-http://127.0.0.1:8021}"
 token="${PLUGHOOK_API_TOKEN:-dev-api-token}"
 payload="${1:-$here/payloads/alert.json}"
 
-curl --silent --show-error --fail-with-body \
+curl --silent --show-error --fail-with-body --write-out '\n' \
   -X POST "$url/api/plugin/monitor-alert/webhook/alert" \
   -H "Content-Type: application/json" \
   -H "Authorization: Bearer $token" \
   --data-binary "@$payload"
-echo

@@ -23,11 +23,10 @@ delivery="${GITHUB_DELIVERY:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}"
 
 signature="sha256=$(openssl dgst -sha256 -hmac "$secret" -r <"$payload" | cut -d' ' -f1)"
 
-curl --silent --show-error --fail-with-body \
+curl --silent --show-error --fail-with-body --write-out '\n' \
   -X POST "$url/api/plugin/github-notifier/webhook/github" \
   -H "Content-Type: application/json" \
   -H "X-GitHub-Event: $event" \
   -H "X-GitHub-Delivery: $delivery" \
   -H "X-Hub-Signature-256: $signature" \
   --data-binary "@$payload"
-echo

@@ -22,8 +22,7 @@ if [[ -n "${GRAFANA_SECRET:-}" ]]; then
   headers+=(-H "X-Grafana-Alerting-Signature: $signature")
 fi
 
-curl --silent --show-error --fail-with-body \
+curl --silent --show-error --fail-with-body --write-out '\n' \
   -X POST "$url/api/plugin/monitor-alert/webhook/grafana" \
   "${headers[@]}" \
   --data-binary "@$payload"
-echo

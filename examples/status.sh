@@ -14,10 +14,10 @@ token="${PLUGHOOK_API_TOKEN:-dev-api-token}"
 
 case "${1:-}" in
   "")
-    curl --silent --show-error --fail-with-body "$url"
+    curl --silent --show-error --fail-with-body --write-out '\n' "$url"
     ;;
   maintenance | running)
-    curl --silent --show-error --fail-with-body -X POST "$url" \
+    curl --silent --show-error --fail-with-body --write-out '\n' -X POST "$url" \
       -H "Content-Type: application/json" \
       -H "Authorization: Bearer $token" \
       --data-binary "{\"status\": \"$1\"}"
@@ -27,4 +27,3 @@ case "${1:-}" in
     exit 2
     ;;
 esac
-echo

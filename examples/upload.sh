@@ -17,9 +17,8 @@ token="${PLUGHOOK_API_TOKEN:-dev-api-token}"
 chat="${PLUGHOOK_CHAT:-console-ops}"
 file="${1:-$here/payloads/sample-report.txt}"
 
-curl --silent --show-error --fail-with-body \
+curl --silent --show-error --fail-with-body --write-out '\n' \
   -X POST "$url/api/plugin/file-upload/webhook/upload" \
   -H "Authorization: Bearer $token" \
   -F "file=@$file" \
   -F "chat_key=$chat"
-echo

@@ -771,8 +771,18 @@ async def test_delivery_id_of_several_records_is_error(tmp_path: Path) -> None:
     result = await plughook("deliveries", "show", "gh-1", "--config", str(config), *PLUGIN_ARGS)
     assert result.returncode == 2
     assert "2 delivery records have delivery id 'gh-1'" in result.stderr
-    assert first in result.stderr
-    assert second in result.stderr
+    assert f"{first} (200)" in result.stderr
+    assert f"{second} (200)" in result.stderr
+
+
+async def test_delivery_id_list_marks_replays(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    common = ("--config", str(config), *PLUGIN_ARGS)
+    original = await record_echo_delivery(tmp_path)
+    replayed = await plughook("deliveries", "replay", original, *common)
+    result = await plughook("deliveries", "show", "gh-1", *common)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"(200, replay of {original})" in result.stderr
 
 
 async def test_deliveries_show_escapes_controls_in_body(tmp_path: Path) -> None:

@@ -272,6 +272,14 @@ async def _get(app: WebhookApp, given_id: str) -> DeliveryRecord:
     return record
 
 
+def _describe(record: DeliveryRecord) -> str:
+    """Return ``record``'s id with its status and the original it replays, if any."""
+    status = _cells(record)[2]
+    if record.replay_of:
+        return f"{record.id} ({status}, replay of {record.replay_of})"
+    return f"{record.id} ({status})"
+
+
 async def _record_id(app: WebhookApp, given_id: str) -> str:
     """Return ``given_id`` if it is a record id, else the id of the record with that delivery id.
 
@@ -286,7 +294,7 @@ async def _record_id(app: WebhookApp, given_id: str) -> str:
     if len(matches) == 1:
         return matches[0].id
     if matches:
-        listed = ", ".join(f"{record.id} ({_cells(record)[2]})" for record in matches)
+        listed = ", ".join(_describe(record) for record in matches)
         msg = (
             f"{len(matches)} delivery records have delivery id {given_id!r}: {listed}; "
             "give one record id"
