@@ -724,9 +724,25 @@ def test_outbox_table_fits_terminal_width() -> None:
         assert wcwidth.width(error) <= width
 
 
-def test_outbox_table_keeps_twenty_text_columns_on_narrow_terminal() -> None:
-    header, line = format_messages([queued("m-1", "ops-a", "x" * 100)], width=60)
-    assert len(line[header.index("TEXT") :]) == 20
+def narrow_table(width: int) -> list[str]:
+    message = queued("m-1", "onebot_v11-group_123456789", "构建失败 " * 20, error="HTTP 500")
+    message.attempts = 12
+    return format_messages([message], width=width)
+
+
+def test_outbox_table_moves_text_below_on_narrow_terminal() -> None:
+    header, line, text, error = narrow_table(100)
+    assert "TEXT" not in header
+    assert "CREATED" in header
+    assert text.startswith("    构建失败 ")
+    assert error == "    last error: HTTP 500"
+    assert max(wcwidth.width(each) for each in (header, line, text, error)) <= 100
+
+
+def test_outbox_table_drops_created_on_80_columns() -> None:
+    lines = narrow_table(80)
+    assert "CREATED" not in lines[0]
+    assert max(wcwidth.width(each) for each in lines) <= 80
 
 
 def test_outbox_table_escapes_controls() -> None:

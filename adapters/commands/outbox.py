@@ -29,8 +29,11 @@ _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Terminal columns of a message text shown by `list` when not printing to a terminal.
 SHOWN_TEXT_LIMIT = 40
-# Minimum terminal columns of a message text shown by `list` on a narrow terminal.
+# Minimum terminal columns of a message text in the TEXT column of `list`. On
+# a narrower terminal the text goes on a line of its own.
 MIN_TEXT_COLUMNS = 20
+# Index of CREATED in the `list` table, the column left out on a narrow terminal.
+CREATED_COLUMN = 2
 # Characters of a message id shown by `list`. `retry` takes any unique prefix.
 SHOWN_ID_LENGTH = 12
 ALL_MESSAGES = 1_000_000_000
@@ -127,9 +130,11 @@ def format_messages(
     messages are sent in order. Ids are cut to their first
     ``SHOWN_ID_LENGTH`` characters. Below a message come its possible
     duplicates (attempts that may have reached the chat already) and its last
-    error. With a terminal ``width``, texts and notes are cut to fit it, but
-    texts keep at least ``MIN_TEXT_COLUMNS``. Without one, texts are cut to
-    ``SHOWN_TEXT_LIMIT`` columns and notes are left whole.
+    error. With a terminal ``width``, texts and notes are cut to fit it. A
+    terminal too narrow for ``MIN_TEXT_COLUMNS`` of text gets each text on a
+    line below its row, and loses CREATED if the row still overflows.
+    Without a width, texts are cut to ``SHOWN_TEXT_LIMIT`` columns and notes
+    are left whole.
     """
     now = time.time() if now is None else now
     heads: dict[str, int] = {}
@@ -164,18 +169,29 @@ def format_messages(
             ]
         )
     text_limit = SHOWN_TEXT_LIMIT
+    text_below = False
     if width is not None:
-        before_text = sum(
-            max(wcwidth.width(row[i]) + 2 for row in rows) for i in range(len(rows[0]))
-        )
-        text_limit = max(width - before_text, MIN_TEXT_COLUMNS)
-    rows[0].append("TEXT")
-    for row, message in zip(rows[1:], messages, strict=True):
-        row.append(fit_line(message.text, text_limit))
+        room = width - _table_width(rows)
+        if room >= MIN_TEXT_COLUMNS:
+            text_limit = room
+        else:
+            # Too narrow for a TEXT column: each text goes on a line below its
+            # row, and CREATED goes too when the other columns still overflow.
+            text_below = True
+            if _table_width(rows) - 2 > width:
+                for row in rows:
+                    del row[CREATED_COLUMN]
+    if not text_below:
+        rows[0].append("TEXT")
+        for row, message in zip(rows[1:], messages, strict=True):
+            row.append(fit_line(message.text, text_limit))
     header, *table = align_columns(rows)
     lines = [header]
     for line, message in zip(table, messages, strict=True):
         lines.append(line)
+        if text_below:
+            assert width is not None
+            lines.append("    " + fit_line(message.text, max(width - 4, MIN_TEXT_COLUMNS)))
         if message.possible_duplicates:
             note = (
                 f"    possible duplicates: {message.possible_duplicates} "
@@ -185,6 +201,11 @@ def format_messages(
         if message.last_error:
             lines.append(fit_line(f"    last error: {message.last_error}", width))
     return lines
+
+
+def _table_width(rows: list[list[str]]) -> int:
+    """Return the columns ``rows`` take, each column its widest cell and two spaces."""
+    return sum(max(wcwidth.width(row[i]) + 2 for row in rows) for i in range(len(rows[0])))
 
 
 def format_message(message: OutboxMessage, now: float | None = None) -> list[str]:
