@@ -201,11 +201,15 @@ def _plugin_from_module(name: str) -> Plugin:
         raise CommandError(msg)
     try:
         module = importlib.import_module(name)
-    except Exception as exc:
+    except ImportError as exc:
         msg = (
             f"cannot import plugin module {name!r}: {type(exc).__name__}: {exc}; check the "
             f"--plugin value and that the module is importable from {os.getcwd()}"
         )
+        raise CommandError(msg) from exc
+    except Exception as exc:
+        # The module was found, and its own code failed (a rejected endpoint path, say).
+        msg = f"plugin module {name!r} failed while loading: {type(exc).__name__}: {exc}"
         raise CommandError(msg) from exc
     plugin = getattr(module, "plugin", None)
     if not isinstance(plugin, Plugin):

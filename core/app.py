@@ -435,7 +435,7 @@ class WebhookApp:
         """
         endpoint = self.router.lookup(request.plugin, request.path)
         if endpoint is None:
-            return _not_found(request)
+            return _not_found(request, request.plugin in self.plugins)
         if not endpoint.allows(request.method):
             response = json_response(
                 {"error": f"method {request.method} is not allowed on this endpoint"}, 405
@@ -836,7 +836,9 @@ def _is_text(value: str) -> bool:
     return True
 
 
-def _not_found(request: WebhookRequest) -> WebhookResponse:
+def _not_found(request: WebhookRequest, plugin_loaded: bool) -> WebhookResponse:
+    if not plugin_loaded:
+        return json_response({"error": f"no plugin {request.plugin!r} is loaded"}, 404)
     return json_response(
         {"error": f"no webhook endpoint {request.path!r} in plugin {request.plugin!r}"}, 404
     )

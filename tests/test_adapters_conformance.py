@@ -383,7 +383,7 @@ async def test_unknown_plugin_is_404(transport: Transport) -> None:
 
     assert reply.status == 404
     assert reply.headers.get("Content-Type") == "application/json"
-    assert reply.json() == {"error": "no webhook endpoint '/x' in plugin 'nope'"}
+    assert reply.json() == {"error": "no plugin 'nope' is loaded"}
 
 
 async def test_unknown_path_is_404(transport: Transport) -> None:

@@ -808,3 +808,20 @@ async def test_deliveries_show_escapes_controls_in_body(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout
     assert "  clear \\x1b[2J\\x1b]0;title\\x07 done" in result.stdout
+
+
+async def test_plugin_module_failing_on_import_is_named(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = await plughook(
+        "check-config", "--config", str(config), "--plugin", "tests.failing_plugin"
+    )
+    assert result.returncode == 2
+    assert "plugin module 'tests.failing_plugin' failed while loading: ValueError" in result.stderr
+    assert "importable" not in result.stderr
+
+
+async def test_missing_plugin_module_says_importable(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = await plughook("check-config", "--config", str(config), "--plugin", "tests.absent")
+    assert result.returncode == 2
+    assert "cannot import plugin module 'tests.absent': ModuleNotFoundError" in result.stderr
