@@ -167,7 +167,7 @@ class Outbox:
                 self._busy.add(message.chat_key)
                 self._note_send(channel, message.chat_key, now)
                 task_group.start_soon(self._deliver, channel, message, now)
-        next_due = await self._storage.outbox_next_due()
+        next_due = await self._storage.outbox_next_due(frozenset(self._busy))
         if next_due is not None and next_due > now:
             wait = min(wait, next_due - now)
         return max(wait, 0.001)

@@ -564,14 +564,24 @@ class RedisStorage(Storage):
             messages.append(message)
         return sorted(messages, key=lambda m: m.seq)
 
-    async def outbox_next_due(self) -> float | None:
+    async def outbox_next_due(self, busy_chats: frozenset[str] = frozenset()) -> float | None:
         """Return the earliest time a chat's head message may be sent.
 
         Claims count, and messages behind a chat's head do not, because they
-        cannot be sent before it.
+        cannot be sent before it. Nor do the chats in ``busy_chats``.
         """
-        first = await self._conn().client.zrange(self._key("outbox", "due"), 0, 0, withscores=True)
-        return float(first[0][1]) if first else None
+        # The due set holds one entry per chat, so the first len(busy_chats) + 1
+        # entries include the earliest chat that is not busy.
+        first = cast(
+            list[tuple[bytes, float]],
+            await self._conn().client.zrange(
+                self._key("outbox", "due"), 0, len(busy_chats), withscores=True
+            ),
+        )
+        for chat, at in first:
+            if chat.decode() not in busy_chats:
+                return float(at)
+        return None
 
     async def outbox_update(self, message: OutboxMessage) -> None:
         args: list[EncodableT] = [

@@ -305,14 +305,14 @@ class SQLiteStorage(Storage):
         )
         return [_outbox(row) for row in rows]
 
-    async def outbox_next_due(self) -> float | None:
+    async def outbox_next_due(self, busy_chats: frozenset[str] = frozenset()) -> float | None:
         # Only each chat's head counts: the messages behind it wait for it.
         rows = await self._main.fetch(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE seq IN ("
+            "SELECT chat_key, next_attempt_at FROM outbox WHERE seq IN ("
             "SELECT MIN(seq) FROM outbox WHERE state='pending' GROUP BY chat_key)"
         )
-        value = rows[0][0]
-        return float(value) if value is not None else None
+        waiting = [float(at) for chat_key, at in rows if chat_key not in busy_chats]
+        return min(waiting, default=None)
 
     async def outbox_update(self, message: OutboxMessage) -> None:
         def run() -> None:

@@ -83,11 +83,12 @@ class Storage(abc.ABC):
         """Return the oldest pending messages of one chat, head first, at most ``limit``."""
 
     @abc.abstractmethod
-    async def outbox_next_due(self) -> float | None:
+    async def outbox_next_due(self, busy_chats: frozenset[str] = frozenset()) -> float | None:
         """Return the earliest ``next_attempt_at`` among the chats' first pending messages.
 
         A message behind its chat's first pending message waits for it, so its
-        own time does not count.
+        own time does not count. Nor do the chats in ``busy_chats``, whose first
+        message is being sent: the end of that send wakes the worker.
         """
 
     @abc.abstractmethod
@@ -224,13 +225,14 @@ class MemoryStorage(Storage):
         found = [m for m in self.outbox.values() if m.chat_key == chat_key and m.state == "pending"]
         return [attrs.evolve(m) for m in sorted(found, key=lambda m: m.seq)[:limit]]
 
-    async def outbox_next_due(self) -> float | None:
+    async def outbox_next_due(self, busy_chats: frozenset[str] = frozenset()) -> float | None:
         heads: dict[str, OutboxMessage] = {}
         for message in self.outbox.values():
             head = heads.get(message.chat_key)
             if message.state == "pending" and (head is None or message.seq < head.seq):
                 heads[message.chat_key] = message
-        return min((head.next_attempt_at for head in heads.values()), default=None)
+        waiting = [head.next_attempt_at for key, head in heads.items() if key not in busy_chats]
+        return min(waiting, default=None)
 
     async def outbox_update(self, message: OutboxMessage) -> None:
         stored = self.outbox.get(message.id)

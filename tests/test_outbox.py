@@ -281,6 +281,33 @@ async def test_retry_is_not_held_back_by_later_messages(
     assert second.created - first.created < waited + 0.5
 
 
+async def test_chat_paced_while_another_chat_hangs(tmp_path: Path) -> None:
+    interval = 0.25
+    async with OneBotStandIn(token=TOKEN) as server:
+        # The first request, to group 15, is answered only after 2 s.
+        server.script.append(ScriptedResponse(delay=2.0))
+        app = make_app(tmp_path, server.url, min_interval=interval, timeout=5.0)
+        async with app.running():
+            assert app.outbox is not None
+            await app.outbox.put("onebot_v11-group_15", "hanging")
+            await app.outbox.put("onebot_v11-group_16", "first")
+            await anyio.sleep(0.02)
+            # Queued while the hanging send is in flight, each wakes the worker.
+            await app.outbox.put("onebot_v11-group_15", "behind the hanging one")
+            await app.outbox.put("onebot_v11-group_16", "second")
+            await wait_for_arrival(server, "second")
+    arrived = {text: m.received_at for m in server.messages for text in m.texts}
+    # Due 0.25 s after the first; the worker's idle poll comes every 2 s.
+    assert arrived["second"] - arrived["first"] < 1.0
+
+
+async def wait_for_arrival(server: OneBotStandIn, text: str) -> None:
+    """Wait until ``server`` received ``text``, without waking the outbox worker."""
+    with anyio.fail_after(10):
+        while all(text not in m.texts for m in server.messages):
+            await anyio.sleep(0.02)
+
+
 async def test_long_text_is_split_in_order(tmp_path: Path) -> None:
     lines = [f"line {index} 🎉" for index in range(40)]
     async with OneBotStandIn(token=TOKEN) as server:

@@ -402,6 +402,13 @@ async def test_outbox_next_due_skips_messages_behind_head(storage: Storage) -> N
     assert await storage.outbox_next_due() == T0 + 5
 
 
+async def test_outbox_next_due_skips_busy_chats(storage: Storage) -> None:
+    await storage.outbox_add(make_message("console-a", at=T0))
+    await storage.outbox_add(make_message("console-b", at=T0 + 5))
+    assert await storage.outbox_next_due(frozenset({"console-a"})) == T0 + 5
+    assert await storage.outbox_next_due(frozenset({"console-a", "console-b"})) is None
+
+
 async def test_outbox_next_due_ignores_dead(storage: Storage) -> None:
     dead = make_message("console-a", at=T0 + 1)
     await storage.outbox_add(dead)
