@@ -16,8 +16,8 @@ from typing import Any, NoReturn
 import anyio
 from anyio.abc import TaskGroup
 
-from .channels import Channel, ConsoleChannel, channel_kinds
-from .config import describe_config, structure_config, toml_key
+from .channels import Channel, ConsoleChannel, channel_kinds, split_chat_key
+from .config import chat_key_settings, describe_config, structure_config, toml_key
 from .deadlines import Deadlines
 from .deliveries import DeliveryLog
 from .errors import BadRequest, ConfigError, HTTPError, ServiceUnavailable, UnverifiedReplay
@@ -175,10 +175,50 @@ class WebhookApp:
                 logger.warning(
                     "config has a [plugins.%s] table but no such plugin is loaded", toml_key(name)
                 )
-        problems.extend(self._channel_problems())
+        channel_problems = self._channel_problems()
+        problems.extend(channel_problems)
+        if not channel_problems:
+            problems.extend(self._chat_key_problems(configs))
         if problems:
             raise ConfigError(problems)
         return configs
+
+    def _chat_key_problems(self, configs: dict[str, Any]) -> list[tuple[str, str]]:
+        """Check the chat keys in plugin settings marked ``chat_keys=True`` against the channels.
+
+        A key no channel can ever deliver to (malformed, or naming a bot no
+        table defines) is a problem. A key whose platform has no channel table
+        goes to the default channel, which is logged as a warning.
+        """
+        router = self._build_channels()
+        problems: list[tuple[str, str]] = []
+        for name, config in configs.items():
+            if config is None:
+                continue
+            for field, keys in chat_key_settings(config):
+                key = f"plugins.{toml_key(name)}.{field}"
+                for chat_key in keys:
+                    try:
+                        platform, _ = split_chat_key(chat_key)
+                    except ValueError as exc:
+                        problems.append((key, str(exc)))
+                        continue
+                    channel = router.channels.get(platform)
+                    if channel is None:
+                        if platform != router.default.name:
+                            logger.warning(
+                                "%s names chat %s, but no [channels.%s] table is configured, "
+                                "so its messages go to the %s channel",
+                                key,
+                                chat_key,
+                                toml_key(platform),
+                                router.default.name,
+                            )
+                        continue
+                    problem = channel.chat_problem(chat_key)
+                    if problem is not None:
+                        problems.append((key, problem))
+        return problems
 
     def unknown_plugin_tables(self) -> list[tuple[str, str]]:
         """Return a problem for each ``[plugins.<name>]`` table of a plugin not loaded.

@@ -73,6 +73,13 @@ class Channel(abc.ABC):
     async def close(self) -> None:
         """Close connections; called when the app stops."""
 
+    def chat_problem(self, chat_key: str) -> str | None:
+        """Return why this channel can never deliver to ``chat_key``, or None.
+
+        The app checks the chat keys in plugin settings with it at start-up.
+        """
+        return None
+
     @abc.abstractmethod
     async def send(self, message: OutboxMessage) -> None:
         """Deliver ``message`` or raise ``DeliveryError``."""

@@ -68,6 +68,9 @@ class SettingInfo:
     title: str = ""
     description: str = ""
     secret: bool = False
+    # The value is a chat key, or several separated by commas, checked
+    # against the channels when the app starts.
+    chat_keys: bool = False
 
 
 class SettingValueError(ValueError):
@@ -101,13 +104,16 @@ def setting(
     description: str = "",
     secret: bool = False,
     choices: Sequence[Any] | None = None,
+    chat_keys: bool = False,
 ) -> Any:
     """Declare a configuration field with its default.
 
     ``secret=True`` hides the value in listings and logs; ``choices`` lists
-    the only values allowed, checked when the app starts.
+    the only values allowed, checked when the app starts. ``chat_keys=True``
+    marks a string of chat keys separated by commas: the app checks at start
+    that the channels can deliver to each.
     """
-    info = SettingInfo(title, description, secret)
+    info = SettingInfo(title, description, secret, chat_keys)
     validator = _one_of(tuple(choices)) if choices is not None else None
     if isinstance(default, list | dict | set):
         factory = type(default)
@@ -118,6 +124,17 @@ def setting(
 
         return attrs.field(factory=make, metadata={_METADATA_KEY: info}, validator=validator)
     return attrs.field(default=default, metadata={_METADATA_KEY: info}, validator=validator)
+
+
+def chat_key_settings(config: Any) -> list[tuple[str, list[str]]]:
+    """Return the name and the chat keys of each ``chat_keys=True`` field of ``config``."""
+    found = []
+    for field in attrs.fields(type(config)):
+        value = getattr(config, field.name)
+        if _info(field).chat_keys and isinstance(value, str):
+            keys = [part.strip() for part in value.split(",") if part.strip()]
+            found.append((field.name, keys))
+    return found
 
 
 def _info(field: attrs.Attribute[Any]) -> SettingInfo:

@@ -8,7 +8,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from core import WebhookApp
+from core import Plugin, Settings, WebhookApp
 from core.config import redacted_repr, setting, structure_config, toml_key
 from core.errors import ConfigError
 from core.settings import load_settings, read_config_file
@@ -179,3 +179,53 @@ def test_missing_default_channel_hint_quotes_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         WebhookApp([], settings=settings, data_dir=tmp_path).channel_router()
     assert caught.value.problems == [("default_channel", 'no [channels."飞书"] table')]
+
+
+chatty = Plugin("chatty", version="1")
+
+
+@chatty.mount_config()
+class ChattyConfig:
+    NOTIFY: str = setting("", chat_keys=True)
+    NOTE: str = setting("not-a-chat-key")
+
+
+FEISHU_CHANNEL = {
+    "kind": "feishu",
+    "bots": {"运维群": {"webhook_url": "http://127.0.0.1:9/open-apis/bot/v2/hook/x"}},
+}
+
+
+def chatty_app(tmp_path: Path, notify: str) -> WebhookApp:
+    settings = Settings(channels={"feishu": FEISHU_CHANNEL})
+    config = {"chatty": {"NOTIFY": notify}}
+    return WebhookApp([chatty], config, settings=settings, data_dir=tmp_path)
+
+
+def test_chat_key_naming_unknown_bot_is_a_problem(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        chatty_app(tmp_path, "feishu-运维群, feishu-运维").check_config()
+    [(key, problem)] = caught.value.problems
+    assert key == "plugins.chatty.NOTIFY"
+    assert "no bot named '运维' for chat key 'feishu-运维'" in problem
+    assert '[channels.feishu.bots."运维"]' in problem
+
+
+def test_malformed_chat_key_is_a_problem(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        chatty_app(tmp_path, "onebotv11group").check_config()
+    [(key, problem)] = caught.value.problems
+    assert key == "plugins.chatty.NOTIFY"
+    assert problem.startswith("invalid chat key 'onebotv11group'")
+
+
+def test_chat_key_without_channel_table_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    configs = chatty_app(tmp_path, "onebotv11-group_1, console-ops").check_config()
+    assert configs["chatty"].NOTIFY == "onebotv11-group_1, console-ops"
+    [warning] = [r.getMessage() for r in caplog.records if "no [channels." in r.getMessage()]
+    assert warning == (
+        "plugins.chatty.NOTIFY names chat onebotv11-group_1, but no [channels.onebotv11] "
+        "table is configured, so its messages go to the console channel"
+    )

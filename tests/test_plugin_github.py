@@ -501,13 +501,14 @@ async def test_several_notification_chats() -> None:
 
 
 @pytest.mark.anyio
-async def test_invalid_chat_key_skipped() -> None:
+async def test_invalid_chat_key_rejected_at_start() -> None:
     config = make_config(NOTIFICATION_CHAT="missingdash, console-ops")
-    async with WebhookTestClient([plugin], config) as client:
-        response = await deliver(client, "star", load("star/created.payload.json"))
-        await client.drain()
-    assert response.json()["notified"] == 1
-    assert [message.chat_key for message in client.messages] == ["console-ops"]
+    with pytest.raises(ConfigError) as caught:
+        async with WebhookTestClient([plugin], config):
+            pass
+    [(key, problem)] = caught.value.problems
+    assert key == "plugins.github-notifier.NOTIFICATION_CHAT"
+    assert problem.startswith("invalid chat key 'missingdash'")
 
 
 @pytest.mark.anyio

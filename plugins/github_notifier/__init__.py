@@ -55,6 +55,7 @@ class GitHubConfig:
         title="通知会话",
         description="Chat key to notify, e.g. onebot_v11-group_123456; "
         "separate several with commas",
+        chat_keys=True,
     )
     EVENTS: str = setting(
         "",

@@ -65,6 +65,7 @@ class LongProcessConfig:
         title="完成通知会话",
         description="Chat keys (comma-separated) notified when a task completes; "
         "empty sends nothing",
+        chat_keys=True,
     )
     LOCALE: str = setting(
         "zh_CN", title="语言", description="Notice language: zh_CN or en", choices=LOCALES

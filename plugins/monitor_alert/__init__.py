@@ -58,6 +58,7 @@ class MonitorConfig:
         "",
         title="告警会话",
         description="Chat key to alert, e.g. onebot_v11-group_123456; separate several with commas",
+        chat_keys=True,
     )
     MIN_LEVEL: str = setting(
         "info",
