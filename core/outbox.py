@@ -93,6 +93,8 @@ class Outbox:
         self._clock = clock
         self._wake = anyio.Event()
         self._busy: set[str] = set()
+        # Chat key -> id of the message being sent to it, for the shutdown warning.
+        self._sending: dict[str, str] = {}
         self._stopping = False
         # Set when the last send in flight ends.
         self._idle = anyio.Event()
@@ -165,6 +167,7 @@ class Outbox:
                     wait = min(wait, not_before - now)
                     continue
                 self._busy.add(message.chat_key)
+                self._sending[message.chat_key] = message.id
                 self._note_send(channel, message.chat_key, now)
                 task_group.start_soon(self._deliver, channel, message, now)
         next_due = await self._storage.outbox_next_due(frozenset(self._busy))
@@ -257,18 +260,29 @@ class Outbox:
             # instance can send the message at once instead of after the
             # visibility timeout.
             message.possible_duplicates += 1
+            message.last_error = "send cancelled at shutdown; the chat may have the message"
             message.next_attempt_at = self._clock()
             with anyio.CancelScope(shield=True), anyio.move_on_after(CANCELLED_RECORD_TIMEOUT):
                 await self._record(self._storage.outbox_update(message), message)
             raise
         else:
             self.delivered += 1 + len(extra)
+            if message.possible_duplicates:
+                # Its record goes now, so the log keeps the mark.
+                logger.warning(
+                    "message %s to %s delivered; %d earlier attempt(s) may have reached the "
+                    "chat too, so it may show more than once",
+                    message.id,
+                    message.chat_key,
+                    message.possible_duplicates,
+                )
             # Followers first: removing the head lets another worker take the chat.
             for follower_id in extra:
                 await self._record(self._storage.outbox_remove(follower_id), message)
             await self._record(self._storage.outbox_remove(message.id), message)
         finally:
             self._busy.discard(message.chat_key)
+            self._sending.pop(message.chat_key, None)
             if not self._busy:
                 self._idle.set()
             self._wake.set()
@@ -364,11 +378,13 @@ class Outbox:
                 self._idle = anyio.Event()
                 await self._idle.wait()
         if self._busy:
+            sending = ", ".join(f"{chat} (message {id_})" for chat, id_ in self._sending.items())
             logger.warning(
-                "sends to %d chats still running after %.1f s at shutdown; "
-                "they are cancelled and will be sent again, possibly twice",
+                "sends to %d chat(s) still running after %.1f s at shutdown: %s; they are "
+                "cancelled and will be sent again, possibly twice",
                 len(self._busy),
                 grace,
+                sending,
             )
 
     async def wait_idle(self) -> None:

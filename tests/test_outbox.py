@@ -454,8 +454,20 @@ async def test_shutdown_past_grace_warns(tmp_path: Path, caplog: pytest.LogCaptu
                 assert app.outbox is not None
                 await app.outbox.put("onebot_v11-group_5", "slow")
                 await wait_for_requests(server, 1)
-        assert any("will be sent again" in r.getMessage() for r in caplog.records)
-        assert [m.possible_duplicates for m in await stored_messages(tmp_path)] == [1]
-        await restart_and_drain(tmp_path, server)
+        [stored] = await stored_messages(tmp_path)
+        [shutdown_line] = [
+            r.getMessage() for r in caplog.records if "will be sent again" in r.getMessage()
+        ]
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, "plughook.outbox"):
+            await restart_and_drain(tmp_path, server)
+        delivered_lines = [r.getMessage() for r in caplog.records if "delivered" in r.getMessage()]
     # The stand-in had received the cancelled request, so the message shows twice.
     assert [text for m in server.messages for text in m.texts] == ["slow", "slow"]
+    assert f"onebot_v11-group_5 (message {stored.id})" in shutdown_line
+    assert stored.possible_duplicates == 1
+    assert stored.last_error == "send cancelled at shutdown; the chat may have the message"
+    assert delivered_lines == [
+        f"message {stored.id} to onebot_v11-group_5 delivered; 1 earlier attempt(s) may have "
+        "reached the chat too, so it may show more than once"
+    ]
