@@ -825,3 +825,11 @@ async def test_missing_plugin_module_says_importable(tmp_path: Path) -> None:
     result = await plughook("check-config", "--config", str(config), "--plugin", "tests.absent")
     assert result.returncode == 2
     assert "cannot import plugin module 'tests.absent': ModuleNotFoundError" in result.stderr
+
+
+async def test_outbox_show_empty_id_is_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    await add_messages(tmp_path, OutboxMessage("m-1", "console-ops", "queued", 1.0))
+    result = await plughook("outbox", "show", "", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 2
+    assert "the message id is empty" in result.stderr

@@ -311,6 +311,9 @@ async def _message_by_prefix(
 
     Returns None when no id matches, and raises ``CommandError`` when several do.
     """
+    if not prefix:
+        msg = "the message id is empty; give an id from `plughook outbox list`"
+        raise CommandError(msg)
     messages = await app.storage.outbox_list(state, ALL_MESSAGES)
     matches = [message for message in messages if message.id.startswith(prefix)]
     if len(matches) > 1:
