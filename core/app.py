@@ -330,7 +330,7 @@ class WebhookApp:
                 channels_started.append(channel)
             await self._recover(interrupt_tasks=workers)
             if workers:
-                self._warn_unconfigured_secrets()
+                self.warn_unconfigured_secrets()
             await task_group.__aenter__()
         except BaseException:
             for channel in channels_started:
@@ -367,13 +367,18 @@ class WebhookApp:
                 await self.storage.close()
             logger.info("plughook app stopped")
 
-    def _warn_unconfigured_secrets(self) -> None:
-        """Log each endpoint that returns 503 until its verifier's secret is set."""
+    def warn_unconfigured_secrets(self, configs: dict[str, Any] | None = None) -> None:
+        """Log each endpoint that returns 503 until its verifier's secret is set.
+
+        ``configs`` are plugin configs from ``check_config``; by default, the
+        running app's.
+        """
+        configs = self._configs if configs is None else configs
         for endpoint in self.router.endpoints():
             field = getattr(endpoint.verify, "secret_field", None)
             if field is None or getattr(endpoint.verify, "allow_unsigned", False):
                 continue
-            config = self._configs.get(endpoint.plugin.name)
+            config = configs.get(endpoint.plugin.name)
             if not getattr(config, field, None):
                 logger.warning(
                     "endpoint %s%s returns 503 until plugins.%s.%s is set",

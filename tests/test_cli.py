@@ -296,6 +296,17 @@ def test_entry_point_plugins_loaded_by_default() -> None:
 # Config checking.
 
 
+def test_check_config_warns_of_unset_secret(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "")
+
+    result = run_cli("check-config", "--config", str(config), *PLUGIN_ARGS)
+
+    assert result.returncode == 0, result.stdout
+    assert "endpoint cli-test/guarded returns 503 until plugins.cli-test.TOKEN is set" in (
+        result.stderr
+    )
+
+
 def test_check_config_lists_problems_with_keys(tmp_path: Path) -> None:
     config = write_config(
         tmp_path,

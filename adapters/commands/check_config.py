@@ -56,9 +56,10 @@ def _app_problems(settings: Settings, plugins: list[Plugin]) -> list[tuple[str, 
     app = WebhookApp(plugins, settings=settings)
     problems = app.unknown_plugin_tables()
     try:
-        app.check_config()
+        configs = app.check_config()
     except ConfigError as exc:
         return exc.problems + problems
+    app.warn_unconfigured_secrets(configs)
     return problems
 
 
