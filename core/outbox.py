@@ -268,7 +268,7 @@ class Outbox:
         else:
             self.delivered += 1 + len(extra)
             if message.possible_duplicates:
-                # Its record goes now, so the log keeps the mark.
+                # The outbox entry is removed next, so the log keeps the mark.
                 logger.warning(
                     "message %s to %s delivered; %d earlier attempt(s) may have reached the "
                     "chat too, so it may show more than once",
