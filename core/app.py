@@ -205,7 +205,7 @@ class WebhookApp:
                         continue
                     channel = router.channels.get(platform)
                     if channel is None:
-                        if platform != router.default.name:
+                        if router.warn_fallback and platform != router.default.name:
                             logger.warning(
                                 "%s names chat %s, but no [channels.%s] table is configured, "
                                 "so its messages go to the %s channel",

@@ -52,7 +52,8 @@ class ChannelRouter:
     ) -> None:
         self.channels = dict(channels)
         self.default = default
-        self._warn_fallback = warn_fallback
+        # False where every chat goes to the default on purpose (the test client).
+        self.warn_fallback = warn_fallback
         self._warned: set[str] = set()
 
     def for_chat(self, chat_key: str) -> Channel:
@@ -61,7 +62,7 @@ class ChannelRouter:
         channel = self.channels.get(platform)
         if channel is not None:
             return channel
-        if self._warn_fallback and platform != self.default.name and platform not in self._warned:
+        if self.warn_fallback and platform != self.default.name and platform not in self._warned:
             self._warned.add(platform)
             logger.warning(
                 "no [channels.%s] configured; messages to %s chats go to the %s channel",

@@ -12,6 +12,7 @@ from core import Plugin, Settings, WebhookApp
 from core.config import redacted_repr, setting, structure_config, toml_key
 from core.errors import ConfigError
 from core.settings import load_settings, read_config_file
+from core.testing import WebhookTestClient
 
 
 @attrs.frozen
@@ -229,3 +230,13 @@ def test_chat_key_without_channel_table_is_a_warning(
         "plugins.chatty.NOTIFY names chat onebotv11-group_1, but no [channels.onebotv11] "
         "table is configured, so its messages go to the console channel"
     )
+
+
+@pytest.mark.anyio
+async def test_test_client_does_not_warn_about_chat_keys(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = {"chatty": {"NOTIFY": "onebot_v11-group_1"}}
+    async with WebhookTestClient([chatty], config):
+        pass
+    assert not [r for r in caplog.records if "no [channels." in r.getMessage()]
