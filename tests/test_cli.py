@@ -281,6 +281,13 @@ def test_endpoints_read_config_in_working_directory(tmp_path: Path) -> None:
     assert "http://127.0.0.1:9000/api/plugin/cli-test/webhook/echo" in result.stdout
 
 
+def test_endpoints_take_serve_port(tmp_path: Path) -> None:
+    result = run_cli("endpoints", "--port", "8099", *PLUGIN_ARGS, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "http://127.0.0.1:8099/api/plugin/cli-test/webhook/echo" in result.stdout
+
+
 def test_entry_point_plugins_loaded_by_default() -> None:
     names = {entry.name for entry in importlib.metadata.entry_points(group="plughook.plugins")}
     # `pip install -e .` registers the bundled plugins, as the README and CI do.

@@ -24,12 +24,18 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         description="Print the public URL of every webhook endpoint, built from "
         "server.public_url when it is set, so it can be pasted into the sender's settings.",
     )
+    parser.add_argument(
+        "--host", help="address the server listens on, as given to `plughook serve --host`"
+    )
+    parser.add_argument(
+        "--port", type=int, help="port the server listens on, as given to `plughook serve --port`"
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print one line per endpoint."""
-    loaded = load_app(args, check_plugins=False, quiet=True)
+    loaded = load_app(args, host=args.host, port=args.port, check_plugins=False, quiet=True)
     lines = endpoint_lines(loaded.app)
     if not lines:
         print("no webhook endpoints: no plugin is loaded (use --plugin MODULE)")
