@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import itertools
 import logging
 import os
@@ -186,9 +187,11 @@ class WebhookApp:
     def _chat_key_problems(self, configs: dict[str, Any]) -> list[tuple[str, str]]:
         """Check the chat keys in plugin settings marked ``chat_keys=True`` against the channels.
 
-        A key no channel can ever deliver to (malformed, or naming a bot no
-        table defines) is a problem. A key whose platform has no channel table
-        goes to the default channel, which is logged as a warning.
+        A key no channel can ever deliver to (malformed, a target the channel
+        cannot address, or a bot no table defines) is a problem, and so is one
+        whose platform has no channel table but is close to the name of one
+        that has (a typo). Any other key without a channel table goes to the
+        default channel, which is logged as a warning.
         """
         router = self._build_channels()
         problems: list[tuple[str, str]] = []
@@ -204,6 +207,19 @@ class WebhookApp:
                         problems.append((key, str(exc)))
                         continue
                     channel = router.channels.get(platform)
+                    close = difflib.get_close_matches(platform, list(router.channels), n=1)
+                    if channel is None and close and router.warn_fallback:
+                        # So close to a configured platform's name that it is
+                        # most likely a typo, not a chat meant for the default.
+                        problems.append(
+                            (
+                                key,
+                                f"chat key {chat_key!r} names platform {platform!r}, which has "
+                                f"no [channels.{toml_key(platform)}] table; did you mean "
+                                f"{close[0]!r}?",
+                            )
+                        )
+                        continue
                     if channel is None:
                         if router.warn_fallback and platform != router.default.name:
                             logger.warning(

@@ -62,9 +62,11 @@ class BotTableChannel(SessionChannel[OptionsT]):
         bot = bots.get(bot_name)
         if bot is None:
             header = f"[channels.{toml_key(self.name)}.bots.{toml_key(bot_name)}]"
+            known = ", ".join(sorted(bots)) or "none"
             msg = (
                 f"{self._sender}: no {self._bot_noun} named {bot_name!r} for chat key "
-                f"{chat_key!r}; add a {header} table with its webhook_url"
+                f"{chat_key!r} (configured: {known}); add a {header} table with its "
+                "webhook_url"
             )
             raise DeliveryError(msg, retryable=False, config_error=True)
         return bot_name, bot, f"{self._sender}, {self._bot_noun} {bot_name!r}"

@@ -113,6 +113,14 @@ class OneBotV11Channel(SessionChannel[OneBotV11Options]):
 
     _kind = KIND
 
+    def chat_problem(self, chat_key: str) -> str | None:
+        """Return the error a send to ``chat_key`` would raise for its target, or None."""
+        try:
+            self._resolve_target(chat_key)
+        except DeliveryError as exc:
+            return str(exc)
+        return None
+
     async def send(self, message: OutboxMessage) -> None:
         """Send ``message`` as one text segment; raise ``DeliveryError`` unless accepted."""
         session = self._started_session()

@@ -195,10 +195,11 @@ FEISHU_CHANNEL = {
     "kind": "feishu",
     "bots": {"运维群": {"webhook_url": "http://127.0.0.1:9/open-apis/bot/v2/hook/x"}},
 }
+ONEBOT_CHANNEL = {"kind": "onebot_v11", "api_url": "http://127.0.0.1:9"}
 
 
 def chatty_app(tmp_path: Path, notify: str) -> WebhookApp:
-    settings = Settings(channels={"feishu": FEISHU_CHANNEL})
+    settings = Settings(channels={"feishu": FEISHU_CHANNEL, "onebot_v11": ONEBOT_CHANNEL})
     config = {"chatty": {"NOTIFY": notify}}
     return WebhookApp([chatty], config, settings=settings, data_dir=tmp_path)
 
@@ -208,7 +209,7 @@ def test_chat_key_naming_unknown_bot_is_a_problem(tmp_path: Path) -> None:
         chatty_app(tmp_path, "feishu-运维群, feishu-运维").check_config()
     [(key, problem)] = caught.value.problems
     assert key == "plugins.chatty.NOTIFY"
-    assert "no bot named '运维' for chat key 'feishu-运维'" in problem
+    assert "no bot named '运维' for chat key 'feishu-运维' (configured: 运维群)" in problem
     assert '[channels.feishu.bots."运维"]' in problem
 
 
@@ -220,14 +221,33 @@ def test_malformed_chat_key_is_a_problem(tmp_path: Path) -> None:
     assert problem.startswith("invalid chat key 'onebotv11group'")
 
 
+def test_onebot_target_without_kind_is_a_problem(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        chatty_app(tmp_path, "onebot_v11-123456").check_config()
+    [(key, problem)] = caught.value.problems
+    assert key == "plugins.chatty.NOTIFY"
+    assert "expected a target 'group_<group id>' or 'private_<user id>'" in problem
+
+
+def test_platform_typo_is_a_problem(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        chatty_app(tmp_path, "onebotv11-group_1").check_config()
+    [(key, problem)] = caught.value.problems
+    assert key == "plugins.chatty.NOTIFY"
+    assert problem == (
+        "chat key 'onebotv11-group_1' names platform 'onebotv11', which has no "
+        "[channels.onebotv11] table; did you mean 'onebot_v11'?"
+    )
+
+
 def test_chat_key_without_channel_table_is_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    configs = chatty_app(tmp_path, "onebotv11-group_1, console-ops").check_config()
-    assert configs["chatty"].NOTIFY == "onebotv11-group_1, console-ops"
+    configs = chatty_app(tmp_path, "telegram-12345, console-ops").check_config()
+    assert configs["chatty"].NOTIFY == "telegram-12345, console-ops"
     [warning] = [r.getMessage() for r in caplog.records if "no [channels." in r.getMessage()]
     assert warning == (
-        "plugins.chatty.NOTIFY names chat onebotv11-group_1, but no [channels.onebotv11] "
+        "plugins.chatty.NOTIFY names chat telegram-12345, but no [channels.telegram] "
         "table is configured, so its messages go to the console channel"
     )
 
