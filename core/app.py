@@ -207,19 +207,20 @@ class WebhookApp:
                         problems.append((key, str(exc)))
                         continue
                     channel = router.channels.get(platform)
-                    close = difflib.get_close_matches(platform, list(router.channels), n=1)
-                    if channel is None and close and router.warn_fallback:
-                        # So close to a configured platform's name that it is
-                        # most likely a typo, not a chat meant for the default.
-                        problems.append(
-                            (
-                                key,
-                                f"chat key {chat_key!r} names platform {platform!r}, which has "
-                                f"no [channels.{toml_key(platform)}] table; did you mean "
-                                f"{close[0]!r}?",
+                    if channel is None and router.warn_fallback:
+                        close = difflib.get_close_matches(platform, list(router.channels), n=1)
+                        if close:
+                            # So close to a configured platform's name that it is
+                            # most likely a typo, not a chat meant for the default.
+                            problems.append(
+                                (
+                                    key,
+                                    f"chat key {chat_key!r} names platform {platform!r}, which "
+                                    f"has no [channels.{toml_key(platform)}] table; did you mean "
+                                    f"{close[0]!r}?",
+                                )
                             )
-                        )
-                        continue
+                            continue
                     if channel is None:
                         if router.warn_fallback and platform != router.default.name:
                             logger.warning(
