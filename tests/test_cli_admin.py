@@ -630,6 +630,26 @@ def test_delivery_table_columns_line_up() -> None:
     assert short.index("12.2 ms") + len("12.2 ms") == header.index("TIME") + len("TIME")
 
 
+def test_delivery_table_moves_delivery_id_below_on_narrow_terminal() -> None:
+    guid = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    replay = listed("ab-r2", "/github", guid)
+    replay.replay_of = "ab-r1"
+    lines = format_table([listed("ab-r1", "/github", guid), replay, listed("ab-r3", "/a", "")], 110)
+    header, first, first_id, second, second_id, third = lines
+    assert "DELIVERY ID" not in header
+    assert first.startswith("ab-r1 ")
+    assert second.startswith("ab-r2 ")
+    assert first_id == f"    delivery {guid}"
+    assert second_id == f"    delivery {guid}  (replay of ab-r1)"
+    assert third.startswith("ab-r3 ")
+    assert max(wcwidth.width(line) for line in lines) <= 110
+
+
+def test_delivery_table_keeps_delivery_id_column_when_it_fits() -> None:
+    header, line = format_table([listed("ab-r1", "/a", "d-1")], 200)
+    assert line.index("d-1") == header.index("DELIVERY ID")
+
+
 def test_delivery_table_marks_duplicate() -> None:
     duplicate = listed("ab-r1", "/a", "d")
     duplicate.duplicate = True

@@ -7,12 +7,14 @@ import codecs
 import contextlib
 import json
 import shlex
+import shutil
 import sys
 import time
 import urllib.parse
 from typing import TYPE_CHECKING
 
 import anyio
+import wcwidth
 
 from core import WebhookApp
 from core.display import terminal_safe
@@ -24,6 +26,7 @@ from . import (
     align_columns,
     common_options,
     common_parser,
+    fit_line,
     load_app,
     local_time_heading,
     positive_count,
@@ -143,7 +146,8 @@ def run_list(args: argparse.Namespace) -> int:
     if not records:
         print(_nothing_found(args.plugin_name, args.status, known))
         return 0
-    for line in format_table(records):
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    for line in format_table(records, width):
         print(line)
     return 0
 
@@ -216,11 +220,25 @@ def _cells(record: DeliveryRecord) -> list[str]:
     ]
 
 
-def format_table(records: list[DeliveryRecord]) -> list[str]:
-    """Return the header and one line per record, each column as wide as its widest cell."""
+def format_table(records: list[DeliveryRecord], width: int | None = None) -> list[str]:
+    """Return the header and one line per record, each column as wide as its widest cell.
+
+    When the lines would be wider than a terminal's ``width``, the last
+    column, DELIVERY ID, goes on a line of its own below each row.
+    """
     headings = [local_time_heading(name) if name == "RECEIVED" else name for name in _COLUMNS]
     rows = [headings, *(_cells(record) for record in records)]
-    return align_columns(rows, right={_COLUMNS.index("TIME")})
+    right = {_COLUMNS.index("TIME")}
+    lines = align_columns(rows, right=right)
+    if width is None or max(wcwidth.width(line) for line in lines) <= width:
+        return lines
+    header, *table = align_columns([row[:-1] for row in rows], right=right)
+    result = [header]
+    for line, row in zip(table, rows[1:], strict=True):
+        result.append(line)
+        if row[-1] != "-":
+            result.append(fit_line(f"    delivery {row[-1]}", width))
+    return result
 
 
 def run_show(args: argparse.Namespace) -> int:
