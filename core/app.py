@@ -188,9 +188,9 @@ class WebhookApp:
         """Check the chat keys in plugin settings marked ``chat_keys=True`` against the channels.
 
         A key no channel can ever deliver to (malformed, a target the channel
-        cannot address, or a bot no table defines) is a problem, and so is one
-        whose platform has no channel table but is close to the name of one
-        that has (a typo). Any other key without a channel table goes to the
+        cannot address, or a bot no table defines) is a problem. So is a key
+        whose platform has no channel table but a name close to a configured
+        platform's (a typo). Any other key without a channel table goes to the
         default channel, which is logged as a warning.
         """
         router = self._build_channels()

@@ -84,7 +84,7 @@ class DeliveryError(PlughookError):
 class UnverifiedReplay(PlughookError, ValueError):
     """Raised by ``WebhookApp.replay`` for a record that did not pass verification.
 
-    ``record_id`` names the record and ``reason`` says why its sender is
+    ``record_id`` names the record and ``reason`` gives why its sender is
     unknown. The message ends with the command that replays it anyway.
     """
 

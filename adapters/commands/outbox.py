@@ -364,7 +364,7 @@ async def _retry(app: WebhookApp, message_id: str | None) -> int:
 async def _pending_message(app: WebhookApp, prefix: str) -> tuple[OutboxMessage, bool] | None:
     """Return the one pending message whose id starts with ``prefix``, or None.
 
-    The flag says whether an earlier message of its chat is still pending,
+    The flag is true when an earlier message of its chat is still pending,
     so that this one is sent after it.
     """
     await app.storage.open()
