@@ -39,13 +39,9 @@ class BotTableChannel(SessionChannel[OptionsT]):
 
     _bot_noun: ClassVar[str]
 
-    def chat_problem(self, chat_key: str) -> str | None:
-        """Return the error a send to ``chat_key`` would raise when no bot has its name."""
-        try:
-            self._resolve_bot(getattr(self._options, "bots", {}), chat_key)
-        except DeliveryError as exc:
-            return str(exc)
-        return None
+    def check_chat_key(self, chat_key: str) -> None:
+        """Raise the ``DeliveryError`` a send raises when no bot has the name in ``chat_key``."""
+        self._resolve_bot(getattr(self._options, "bots", {}), chat_key)
 
     def _resolve_bot(self, bots: Mapping[str, BotT], chat_key: str) -> tuple[str, BotT, str]:
         """Return the name and settings of the bot that ``chat_key`` (``<platform>-<name>``) names.

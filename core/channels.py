@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import attrs
 
 from .display import terminal_safe
+from .errors import DeliveryError
 from .records import OutboxMessage
 from .splitting import LengthUnit
 
@@ -77,8 +78,19 @@ class Channel(abc.ABC):
         """Return why this channel can never deliver to ``chat_key``, or None.
 
         The app checks the chat keys in plugin settings with it at start-up.
+        The reason is the message of the error ``check_chat_key`` raises.
         """
+        try:
+            self.check_chat_key(chat_key)
+        except DeliveryError as exc:
+            return str(exc)
         return None
+
+    def check_chat_key(self, chat_key: str) -> None:
+        """Raise the ``DeliveryError`` a send to ``chat_key`` would raise for its address.
+
+        The default checks nothing. Channels that parse the target override it.
+        """
 
     @abc.abstractmethod
     async def send(self, message: OutboxMessage) -> None:

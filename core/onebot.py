@@ -113,13 +113,9 @@ class OneBotV11Channel(SessionChannel[OneBotV11Options]):
 
     _kind = KIND
 
-    def chat_problem(self, chat_key: str) -> str | None:
-        """Return the error a send to ``chat_key`` would raise for its target, or None."""
-        try:
-            self._resolve_target(chat_key)
-        except DeliveryError as exc:
-            return str(exc)
-        return None
+    def check_chat_key(self, chat_key: str) -> None:
+        """Raise the ``DeliveryError`` a send raises for a target other than group_ or private_."""
+        self._resolve_target(chat_key)
 
     async def send(self, message: OutboxMessage) -> None:
         """Send ``message`` as one text segment; raise ``DeliveryError`` unless accepted."""

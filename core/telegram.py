@@ -133,13 +133,9 @@ class TelegramChannel(SessionChannel[TelegramOptions]):
     _kind = KIND
     length_unit: LengthUnit = "utf16"
 
-    def chat_problem(self, chat_key: str) -> str | None:
-        """Return the error a send to ``chat_key`` would raise for its target, or None."""
-        try:
-            self._chat_id(chat_key)
-        except DeliveryError as exc:
-            return str(exc)
-        return None
+    def check_chat_key(self, chat_key: str) -> None:
+        """Raise the ``DeliveryError`` a send raises for a chat id that is not numeric or @name."""
+        self._chat_id(chat_key)
 
     async def send(self, message: OutboxMessage) -> None:
         """Send ``message`` as plain text; raise ``DeliveryError`` unless Telegram accepts it."""
