@@ -176,15 +176,19 @@ class WebhookApp:
                 logger.warning(
                     "config has a [plugins.%s] table but no such plugin is loaded", toml_key(name)
                 )
-        channel_problems = self._channel_problems()
-        problems.extend(channel_problems)
-        if not channel_problems:
-            problems.extend(self._chat_key_problems(configs))
+        try:
+            router = self._build_channels()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        else:
+            problems.extend(self._chat_key_problems(configs, router))
         if problems:
             raise ConfigError(problems)
         return configs
 
-    def _chat_key_problems(self, configs: dict[str, Any]) -> list[tuple[str, str]]:
+    def _chat_key_problems(
+        self, configs: dict[str, Any], router: ChannelRouter
+    ) -> list[tuple[str, str]]:
         """Check the chat keys in plugin settings marked ``chat_keys=True`` against the channels.
 
         A key no channel can ever deliver to (malformed, a target the channel
@@ -193,7 +197,6 @@ class WebhookApp:
         platform's (a typo). Any other key without a channel table goes to the
         default channel, which is logged as a warning.
         """
-        router = self._build_channels()
         problems: list[tuple[str, str]] = []
         for name, config in configs.items():
             if config is None:
@@ -256,13 +259,6 @@ class WebhookApp:
             for name in self._raw_config
             if name not in self.plugins
         ]
-
-    def _channel_problems(self) -> list[tuple[str, str]]:
-        try:
-            self._build_channels()
-        except ConfigError as exc:
-            return exc.problems
-        return []
 
     def channel_router(self) -> ChannelRouter:
         """Build the channels from the settings; raise ``ConfigError`` for invalid tables."""
