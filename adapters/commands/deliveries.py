@@ -281,7 +281,7 @@ def run_show(args: argparse.Namespace) -> int:
 async def _get(app: WebhookApp, given_id: str) -> DeliveryRecord:
     await app.storage.open()
     try:
-        record = await app.storage.delivery_get(await _record_id(app, given_id))
+        record = await _find_record(app, given_id)
     finally:
         await app.storage.close()
     if record is None:
@@ -298,27 +298,26 @@ def _describe(record: DeliveryRecord) -> str:
     return f"{record.id} ({status})"
 
 
-async def _record_id(app: WebhookApp, given_id: str) -> str:
-    """Return ``given_id`` if it is a record id, else the id of the record with that delivery id.
+async def _find_record(app: WebhookApp, given_id: str) -> DeliveryRecord | None:
+    """Return the record ``given_id`` names, by record id or else by delivery id, or None.
 
     Several records can carry one delivery id: a redelivery, a duplicate or a
     replay. Then the command stops and lists them, so the operator picks one.
-    An id that matches nothing is returned unchanged, for the caller's error.
     """
-    if await app.storage.delivery_get(given_id) is not None:
-        return given_id
+    record = await app.storage.delivery_get(given_id)
+    if record is not None:
+        return record
     records = await app.storage.deliveries_list(None, None, ALL_RECORDS, with_bodies=False)
     matches = [record for record in records if record.delivery_id == given_id]
-    if len(matches) == 1:
-        return matches[0].id
-    if matches:
+    if len(matches) > 1:
         listed = ", ".join(_describe(record) for record in matches)
         msg = (
             f"{len(matches)} delivery records have delivery id {given_id!r}: {listed}; "
             "give one record id"
         )
         raise CommandError(msg)
-    return given_id
+    # The listed records carry no body, so the one match is read whole.
+    return await app.storage.delivery_get(matches[0].id) if matches else None
 
 
 def format_body(
@@ -384,7 +383,9 @@ def run_replay(args: argparse.Namespace) -> int:
 async def _replay(app: WebhookApp, given_id: str, allow_unverified: bool) -> tuple[str, int, bytes]:
     """Replay the record that ``given_id`` names and return its record id and the new response."""
     async with app.running(workers=False):
-        record_id = await _record_id(app, given_id)
+        found = await _find_record(app, given_id)
+        # An unknown id goes on to replay, whose error names it.
+        record_id = found.id if found is not None else given_id
         try:
             _, response = await app.replay(record_id, allow_unverified=allow_unverified)
         except UnverifiedReplay:
