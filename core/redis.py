@@ -570,7 +570,7 @@ class RedisStorage(Storage):
         Claims count, and messages behind a chat's head do not, because they
         cannot be sent before it. Nor do the chats in ``busy_chats``.
         """
-        # The due set holds one entry per chat, so the first len(busy_chats) + 1
+        # The due set contains one entry per chat, so the first len(busy_chats) + 1
         # entries include the earliest chat that is not busy.
         first = cast(
             list[tuple[bytes, float]],

@@ -162,7 +162,7 @@ class WebhookTestClient:
         service = service_response(self.app, method, parts.path)
         if service is not None:
             if method == "HEAD":
-                # Servers send the headers of a HEAD answer without its body.
+                # Servers send the headers of a HEAD response without its body.
                 service.body = b""
             return TestResponse(service)
         target = split_webhook_path(parts.path)

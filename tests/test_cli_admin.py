@@ -630,7 +630,7 @@ def test_delivery_table_columns_line_up() -> None:
     assert short.index("12.2 ms") + len("12.2 ms") == header.index("TIME") + len("TIME")
 
 
-def test_delivery_table_moves_delivery_id_below_on_narrow_terminal() -> None:
+def test_delivery_table_narrow_puts_id_below() -> None:
     guid = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
     replay = listed("ab-r2", "/github", guid)
     replay.replay_of = "ab-r1"
@@ -645,7 +645,7 @@ def test_delivery_table_moves_delivery_id_below_on_narrow_terminal() -> None:
     assert max(wcwidth.width(line) for line in lines) <= 110
 
 
-def test_delivery_table_keeps_delivery_id_column_when_it_fits() -> None:
+def test_delivery_table_wide_keeps_id_column() -> None:
     header, line = format_table([listed("ab-r1", "/a", "d-1")], 200)
     assert line.index("d-1") == header.index("DELIVERY ID")
 

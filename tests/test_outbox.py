@@ -204,7 +204,7 @@ async def test_per_chat_interval_is_respected(tmp_path: Path) -> None:
     assert min(gaps) >= interval * 0.5
 
 
-async def test_interval_counts_from_the_request_not_the_storage_read(
+async def test_interval_counts_from_request_sent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     interval = 0.1
@@ -276,7 +276,7 @@ async def test_retry_is_not_held_back_by_later_messages(
     # The first message's two attempts: a retry warning, then the dead letter.
     first, second = outbox_records(caplog)[:2]
     waited = float(first.getMessage().split("retrying in ")[1].split(" s")[0])
-    # The second attempt comes when the log line said, not at the worker's
+    # The second attempt comes at the time its log line gives, not at the worker's
     # next idle poll (every 2 s).
     assert second.created - first.created < waited + 0.5
 
@@ -284,7 +284,7 @@ async def test_retry_is_not_held_back_by_later_messages(
 async def test_chat_paced_while_another_chat_hangs(tmp_path: Path) -> None:
     interval = 0.25
     async with OneBotStandIn(token=TOKEN) as server:
-        # The first request, to group 15, is answered only after 2 s.
+        # The stand-in responds to the first request, to group 15, only after 2 s.
         server.script.append(ScriptedResponse(delay=2.0))
         app = make_app(tmp_path, server.url, min_interval=interval, timeout=5.0)
         async with app.running():
