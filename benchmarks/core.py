@@ -61,6 +61,10 @@ def trivial_plugin() -> Plugin:
     return plugin
 
 
+def _ignore_early_response(response: Any) -> None:
+    """Stand in for an adapter's early 202, which none of these handlers ever needs."""
+
+
 async def time_rounds(function: Callable[[], Awaitable[Any]], seconds: float) -> tuple[float, int]:
     """Return the median microseconds per call over ``ROUNDS`` rounds, and the call count."""
     per_round = seconds / ROUNDS
@@ -84,13 +88,22 @@ async def bench_dispatch(seconds: float) -> dict[str, Any]:
     app = WebhookApp([trivial_plugin()], store=MemoryStorage())
     figures: dict[str, Any] = {}
     async with app.running():
-        for path in ("/inline", "/deadline"):
+        # "timer" calls the default endpoint the way both adapters do, with a
+        # callback for an early 202. Without one ("deadline"), as the test
+        # client and replays call it, the handler runs in a task of its own.
+        cases = (
+            ("inline", "/inline", None),
+            ("deadline", "/deadline", None),
+            ("timer", "/deadline", _ignore_early_response),
+        )
+        for name, path, respond_early in cases:
 
-            async def call(path: str = path) -> Any:
-                return await app.handle(WebhookRequest("POST", "bench", path))
+            async def call(path: str = path, respond_early: Any = respond_early) -> Any:
+                request = WebhookRequest("POST", "bench", path)
+                return await app.handle(request, respond_early=respond_early)
 
             micros, calls = await time_rounds(call, seconds)
-            figures[path.strip("/")] = {
+            figures[name] = {
                 "us_per_request": micros,
                 "requests_per_s": 1e6 / micros,
                 "calls": calls,
@@ -143,9 +156,8 @@ async def bench_github(seconds: float) -> dict[str, Any]:
     async with app.running():
 
         async def call() -> Any:
-            return await app.handle(
-                WebhookRequest("POST", "bench", "/github", headers=headers, body=BODY)
-            )
+            request = WebhookRequest("POST", "bench", "/github", headers=headers, body=BODY)
+            return await app.handle(request, respond_early=_ignore_early_response)
 
         micros, calls = await time_rounds(call, seconds)
         await app.writer.flush()

@@ -40,7 +40,7 @@ def test_core_benchmark_writes_results(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     result = json.loads(output.read_text())
     assert result["upload"]["saved_bytes"] == 4 * 2**20
-    assert set(result["dispatch"]) == {"inline", "deadline", "github"}
+    assert set(result["dispatch"]) == {"inline", "deadline", "timer", "github"}
     assert result["outbox"]["messages"] == 50
 
 
