@@ -48,6 +48,15 @@ class OutboxMessage:
     last_error: str = ""
     # Attempts that timed out and so may have reached the chat already.
     possible_duplicates: int = 0
+    # End of a worker's claim on the message, in seconds since the epoch, or
+    # 0.0 when no worker has claimed it. ``outbox_due`` sets it when a worker
+    # takes the message to send, and ``outbox_update`` and ``outbox_remove``
+    # end the claim.
+    claimed_until: float = 0.0
+
+    def is_sending(self, now: float) -> bool:
+        """Return whether a worker is sending the message: pending, with a claim past ``now``."""
+        return self.state == "pending" and self.claimed_until > now
 
 
 @attrs.define

@@ -764,6 +764,9 @@ def _decode(fields: _Reply) -> dict[str, str]:
 
 
 def _message(fields: dict[str, str]) -> OutboxMessage:
+    # "claimed_until" is empty while no consumer has claimed the message, and
+    # absent while the message is not queued (a dead message).
+    fields["claimed_until"] = fields.get("claimed_until") or "0"
     return _converter.structure(fields, OutboxMessage)
 
 

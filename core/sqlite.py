@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, chat_key TEXT NOT NULL,
     text TEXT NOT NULL, created_at REAL NOT NULL, plugin TEXT NOT NULL,
     attempts INTEGER NOT NULL, next_attempt_at REAL NOT NULL, state TEXT NOT NULL,
-    last_error TEXT NOT NULL, possible_duplicates INTEGER NOT NULL
+    last_error TEXT NOT NULL, possible_duplicates INTEGER NOT NULL,
+    claimed_until REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_chat ON outbox (state, chat_key, seq);
 CREATE TABLE IF NOT EXISTS dedupe (
@@ -65,10 +66,21 @@ _SEGMENT_COLUMNS = (
     "body_length INTEGER NOT NULL DEFAULT 0",
 )
 
+# Column added to outbox tables created before workers marked their claims.
+_CLAIM_COLUMN = "claimed_until REAL NOT NULL DEFAULT 0"
+# A worker's claim marks a message as being sent, for `outbox list`, until the
+# worker stores the outcome. A claim left by a process that died mid-send ends
+# after this many seconds. It matches the default Redis visibility timeout
+# (``core.redis.DEFAULT_VISIBILITY_TIMEOUT``) and is well above the 10 s
+# default send timeout of the OneBot and HTTP channels.
+# NOTE: a send that runs longer (a channel timeout above 60 s) is listed as due
+# for the rest of its run.
+CLAIM_TIMEOUT = 60.0
+
 
 _OUTBOX_COLUMNS = (
     "id, chat_key, text, created_at, plugin, seq, attempts, next_attempt_at, state, "
-    "last_error, possible_duplicates"
+    "last_error, possible_duplicates, claimed_until"
 )
 _TASK_COLUMNS = "id, plugin, name, state, created_at, updated_at, result, error, owner"
 
@@ -96,6 +108,13 @@ def _outbox_values(message: OutboxMessage) -> tuple[Any, ...]:
 
 def _outbox(row: sqlite3.Row) -> OutboxMessage:
     return OutboxMessage(*row)
+
+
+def _add_claim_column(connection: sqlite3.Connection) -> None:
+    """Add ``claimed_until`` to an outbox table created before it existed."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(outbox)")}
+    if "claimed_until" not in present:
+        connection.execute(f"ALTER TABLE outbox ADD COLUMN {_CLAIM_COLUMN}")
 
 
 def _add_segment_columns(connection: sqlite3.Connection) -> None:
@@ -184,7 +203,7 @@ class SQLiteStorage(Storage):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._main = _Database(self.path, SCHEMA)
+        self._main = _Database(self.path, SCHEMA, _add_claim_column)
         self._bodies = BodySegments(self.path.with_name(f"{self.path.stem}-deliveries-bodies"))
         self._batches = BatchedLog(self._bodies)
         self.log_path = self.path.with_name(f"{self.path.stem}-deliveries.sqlite3")
@@ -286,16 +305,37 @@ class SQLiteStorage(Storage):
     async def outbox_due(
         self, now: float, limit: int, busy_chats: frozenset[str]
     ) -> list[OutboxMessage]:
-        # The head of each chat is its lowest pending seq; a chat whose head is
-        # not due yet waits, which keeps per-chat order.
-        rows = await self._main.fetch(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE seq IN ("
-            "SELECT MIN(seq) FROM outbox WHERE state='pending' GROUP BY chat_key"
-            ") AND next_attempt_at <= ? ORDER BY seq",
-            (now,),
-        )
-        due = [_outbox(row) for row in rows if row[1] not in busy_chats]
-        return due[:limit]
+        if limit <= 0:
+            return []
+        claimed_until = now + CLAIM_TIMEOUT
+
+        def run() -> list[OutboxMessage]:
+            db = self._main.db()
+            # The head of each chat is its lowest pending seq; a chat whose head
+            # is not due yet waits, which keeps per-chat order.
+            rows = db.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE seq IN ("
+                "SELECT MIN(seq) FROM outbox WHERE state='pending' GROUP BY chat_key"
+                ") AND next_attempt_at <= ? ORDER BY seq",
+                (now,),
+            ).fetchall()
+            due = [_outbox(row) for row in rows if row[1] not in busy_chats][:limit]
+            if not due:
+                return []
+            # The claim only marks the messages for `outbox list`. Their chats
+            # are in the worker's ``busy_chats`` until it stores the outcome,
+            # and the claim does not keep another process from sending them.
+            with db:
+                db.execute("BEGIN")
+                db.executemany(
+                    "UPDATE outbox SET claimed_until=? WHERE id=?",
+                    [(claimed_until, message.id) for message in due],
+                )
+            for message in due:
+                message.claimed_until = claimed_until
+            return due
+
+        return await self._main.run(run)
 
     async def outbox_chat_pending(self, chat_key: str, limit: int) -> list[OutboxMessage]:
         rows = await self._main.fetch(
@@ -328,9 +368,10 @@ class SQLiteStorage(Storage):
                     db.execute("DELETE FROM outbox WHERE id=?", (message.id,))
                     db.execute(_OUTBOX_INSERT, _outbox_values(message))
                     return
+                # The update ends the caller's claim.
                 db.execute(
                     "UPDATE outbox SET attempts=?, next_attempt_at=?, state=?, last_error=?, "
-                    "possible_duplicates=? WHERE id=?",
+                    "possible_duplicates=?, claimed_until=0 WHERE id=?",
                     (
                         message.attempts,
                         message.next_attempt_at,

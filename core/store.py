@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -76,7 +77,13 @@ class Storage(abc.ABC):
     async def outbox_due(
         self, now: float, limit: int, busy_chats: frozenset[str]
     ) -> list[OutboxMessage]:
-        """Return the oldest pending message of each chat not in ``busy_chats`` that is due."""
+        """Claim and return the oldest pending message of each due chat not in ``busy_chats``.
+
+        The claim sets the message's ``claimed_until``, which ``outbox list``
+        reads to show it as sending. It ends with ``outbox_update`` or
+        ``outbox_remove``, or at ``claimed_until`` when the worker's process
+        died before either.
+        """
 
     @abc.abstractmethod
     async def outbox_chat_pending(self, chat_key: str, limit: int) -> list[OutboxMessage]:
@@ -205,7 +212,7 @@ class MemoryStorage(Storage):
 
     async def outbox_add(self, message: OutboxMessage) -> None:
         message.seq = next(self._seq)
-        self.outbox[message.id] = attrs.evolve(message)
+        self.outbox[message.id] = attrs.evolve(message, claimed_until=0.0)
 
     async def outbox_due(
         self, now: float, limit: int, busy_chats: frozenset[str]
@@ -215,11 +222,13 @@ class MemoryStorage(Storage):
             if message.state == "pending" and message.chat_key not in heads:
                 heads[message.chat_key] = message
         due = [
-            attrs.evolve(m)
-            for m in heads.values()
-            if m.next_attempt_at <= now and m.chat_key not in busy_chats
-        ]
-        return due[:limit]
+            m for m in heads.values() if m.next_attempt_at <= now and m.chat_key not in busy_chats
+        ][:limit]
+        for message in due:
+            # A claim in memory cannot outlive its process, so it has no end
+            # time. It lasts until the message is updated or removed.
+            message.claimed_until = math.inf
+        return [attrs.evolve(m) for m in due]
 
     async def outbox_chat_pending(self, chat_key: str, limit: int) -> list[OutboxMessage]:
         found = [m for m in self.outbox.values() if m.chat_key == chat_key and m.state == "pending"]
@@ -241,7 +250,7 @@ class MemoryStorage(Storage):
         seq = stored.seq
         if stored.state == "dead" and message.state == "pending":
             seq = next(self._seq)
-        self.outbox[message.id] = attrs.evolve(message, seq=seq)
+        self.outbox[message.id] = attrs.evolve(message, seq=seq, claimed_until=0.0)
 
     async def outbox_remove(self, message_id: str) -> None:
         self.outbox.pop(message_id, None)

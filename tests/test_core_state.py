@@ -172,6 +172,39 @@ async def test_pending_message_survives_restart(tmp_path: Path) -> None:
     assert [m.text for m in client.messages] == ["survivor"]
 
 
+# The outbox table as written before workers recorded their claims.
+OUTBOX_WITHOUT_CLAIMS = """
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, chat_key TEXT NOT NULL,
+    text TEXT NOT NULL, created_at REAL NOT NULL, plugin TEXT NOT NULL,
+    attempts INTEGER NOT NULL, next_attempt_at REAL NOT NULL, state TEXT NOT NULL,
+    last_error TEXT NOT NULL, possible_duplicates INTEGER NOT NULL
+);
+INSERT INTO outbox (id, chat_key, text, created_at, plugin, attempts, next_attempt_at, state,
+    last_error, possible_duplicates)
+VALUES ('old-1', 'console-ops', 'queued before', 1.0, 'state', 0, 1.0, 'pending', '', 0);
+"""
+
+
+async def test_outbox_without_claim_column_opens(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "plughook.sqlite3") as db:
+        db.executescript(OUTBOX_WITHOUT_CLAIMS)
+    db.close()
+    storage = SQLiteStorage(tmp_path / "plughook.sqlite3")
+    await storage.open()
+    try:
+        [listed] = await storage.outbox_list(None, 10)
+        [due] = await storage.outbox_due(2.0, 10, frozenset())
+        claimed = await storage.outbox_get("old-1")
+    finally:
+        await storage.close()
+    assert listed.text == "queued before"
+    assert not listed.is_sending(2.0)
+    assert due.id == "old-1"
+    assert claimed is not None
+    assert claimed.is_sending(2.0)
+
+
 async def test_invalid_chat_key_raises_value_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="invalid chat key 'nodashmissing'"):
         await context.create_temp_ctx("nodashmissing")

@@ -385,6 +385,64 @@ async def test_outbox_count_by_state(storage: Storage) -> None:
     assert await storage.outbox_count("dead") == 1
 
 
+async def test_outbox_due_marks_head_sending(storage: Storage) -> None:
+    a1, a2 = await add_messages(storage, "console-a", "console-a")
+    [due] = await storage.outbox_due(T0, 10, frozenset())
+    listed = {m.id: m for m in await storage.outbox_list(None, 10)}
+    assert due.is_sending(T0)
+    assert listed[a1.id].is_sending(T0)
+    assert not listed[a2.id].is_sending(T0)
+
+
+async def test_outbox_claim_visible_to_other_handle(backend: Backend) -> None:
+    async with backend.opened(2) as (worker, reader):
+        [a1] = await add_messages(worker, "console-a")
+        await worker.outbox_due(T0, 10, frozenset())
+        claimed = await reader.outbox_get(a1.id)
+    assert claimed is not None
+    assert claimed.is_sending(T0 + 1)
+
+
+async def test_outbox_due_claims_only_returned_heads(storage: Storage) -> None:
+    await storage.outbox_add(make_message("console-busy"))
+    await storage.outbox_add(make_message("console-later", at=T0 + 5))
+    await add_messages(storage, "console-a", "console-b")
+    due = await storage.outbox_due(T0, 1, frozenset({"console-busy"}))
+    sending = [m.id for m in await storage.outbox_list(None, 10) if m.is_sending(T0)]
+    assert sending == ids(due)
+
+
+async def test_outbox_update_ends_claim(storage: Storage) -> None:
+    [a1] = await add_messages(storage, "console-a")
+    [claimed] = await storage.outbox_due(T0, 10, frozenset())
+    claimed.attempts = 1
+    claimed.next_attempt_at = T0 + 5
+    await storage.outbox_update(claimed)
+    stored = await storage.outbox_get(a1.id)
+    assert stored is not None
+    assert not stored.is_sending(T0)
+
+
+async def test_outbox_revived_message_is_not_sending(storage: Storage) -> None:
+    [a1] = await add_messages(storage, "console-a")
+    [claimed] = await storage.outbox_due(T0, 10, frozenset())
+    await revive(storage, claimed)
+    stored = await storage.outbox_get(a1.id)
+    assert stored is not None
+    assert stored.state == "pending"
+    assert not stored.is_sending(T0)
+
+
+async def test_outbox_claim_of_dead_process_ends(backend: Backend, storage: Storage) -> None:
+    if backend.kind == "memory":
+        pytest.skip("a claim in memory ends with the process that holds it")
+    [a1] = await add_messages(storage, "console-a")
+    await storage.outbox_due(T0, 10, frozenset())
+    stored = await storage.outbox_get(a1.id)
+    assert stored is not None
+    assert not stored.is_sending(T0 + 3600)
+
+
 async def test_outbox_next_due_empty_is_none(storage: Storage) -> None:
     assert await storage.outbox_next_due() is None
 
