@@ -8,7 +8,10 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -16,17 +19,24 @@ import wcwidth
 
 from adapters.commands.deliveries import format_body, format_table
 from adapters.commands.outbox import format_messages
-from core import WebhookApp
+from core import Settings, WebhookApp
 from core.records import DeliveryRecord, OutboxMessage
+from core.settings import ServerSettings, StorageSettings
 from core.sqlite import SQLiteStorage
 from tests.records import delivery_record
+from tests.standins import ScriptedResponse
 from tests.standins.onebot import OneBotStandIn
 
+pytest_plugins = ["tests.redis_server"]
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_ARGS = ("--plugin", "tests.cli_plugin", "--no-entry-points")
 ERROR_PREFIX = "plughook: error: "
+# Seconds the OneBot stand-in waits before it responds to the send that the
+# commands look at. The app stops with a short grace period instead of waiting
+# for the response.
+HELD_SEND = 20.0
 
 
 def write_config(folder: Path, text: str = "") -> Path:
@@ -417,6 +427,95 @@ async def test_outbox_show_prints_whole_message(tmp_path: Path) -> None:
     assert lines[-3:] == ["  📦 推送", "  仓库：example/app", "  " + "提交说明 " * 30 + "\\x1b[2J"]
 
 
+@asynccontextmanager
+async def message_in_flight(
+    folder: Path, storage: StorageSettings | None = None
+) -> AsyncIterator[str]:
+    """Run an app whose send of one message waits at a OneBot stand-in; yield the message id."""
+    async with OneBotStandIn(token="cli-token") as standin:
+        standin.script.append(ScriptedResponse(delay=HELD_SEND))
+        channel: dict[str, Any] = {
+            "kind": "onebot_v11",
+            "api_url": standin.url,
+            "access_token": "cli-token",
+            "timeout": HELD_SEND + 10,
+        }
+        settings = Settings(
+            storage=storage or StorageSettings(),
+            channels={"onebot_v11": channel},
+            server=ServerSettings(grace_period=0.1),
+        )
+        app = WebhookApp([], data_dir=folder / "data", settings=settings)
+        async with app.running():
+            assert app.outbox is not None
+            [message_id] = await app.outbox.put("onebot_v11-group_42", "deploy finished")
+            with anyio.fail_after(10):
+                while standin.request_count < 1:
+                    await anyio.sleep(0.01)
+            yield message_id
+
+
+def listed_row(stdout: str, message_id: str) -> dict[str, str]:
+    """Return the STATE and NEXT ATTEMPT cells of ``message_id`` in `outbox list` output."""
+    header, *rows = stdout.splitlines()
+    [row] = [line for line in rows if line.startswith(message_id[:12])]
+    cells = {}
+    for column in ("STATE", "NEXT ATTEMPT"):
+        start = header.index(column)
+        cells[column] = row[start:].split("  ")[0]
+    return cells
+
+
+async def test_outbox_commands_mark_message_being_sent(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    common = ("--config", str(config), *PLUGIN_ARGS)
+    async with message_in_flight(tmp_path) as message_id:
+        listed = await plughook("outbox", "list", *common)
+        shown = await plughook("outbox", "show", message_id[:12], *common)
+        retried = await plughook("outbox", "retry", message_id[:12], *common)
+    assert listed.returncode == 0, listed.stderr
+    assert listed_row(listed.stdout, message_id) == {"STATE": "sending", "NEXT ATTEMPT": "-"}
+    assert shown.stdout.splitlines()[1] == "state: sending"
+    assert "next attempt:" not in shown.stdout
+    assert retried.returncode == 2
+    assert f"message {message_id[:12]} is being sent now, not dead" in retried.stderr
+
+
+async def test_outbox_list_on_redis_marks_sending(tmp_path: Path, redis_url: str) -> None:
+    namespace = f"cli-{time.monotonic_ns()}"
+    config = write_config(
+        tmp_path, f'[storage]\nbackend = "redis"\nurl = "{redis_url}"\nnamespace = "{namespace}"\n'
+    )
+    common = ("--config", str(config), *PLUGIN_ARGS)
+    storage = StorageSettings(backend="redis", url=redis_url, namespace=namespace)
+    async with message_in_flight(tmp_path, storage) as message_id:
+        listed = await plughook("outbox", "list", *common)
+        shown = await plughook("outbox", "show", message_id[:12], *common)
+    assert listed.returncode == 0, listed.stderr
+    assert listed_row(listed.stdout, message_id) == {"STATE": "sending", "NEXT ATTEMPT": "-"}
+    assert shown.stdout.splitlines()[1] == "state: sending"
+
+
+async def test_outbox_list_after_failed_send_is_pending(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    async with OneBotStandIn(token="cli-token") as standin:
+        standin.script.append(ScriptedResponse(http_status=429, headers={"Retry-After": "600"}))
+        channel = {"kind": "onebot_v11", "api_url": standin.url, "access_token": "cli-token"}
+        app = WebhookApp(
+            [], data_dir=tmp_path / "data", settings=Settings(channels={"onebot_v11": channel})
+        )
+        async with app.running():
+            assert app.outbox is not None
+            [message_id] = await app.outbox.put("onebot_v11-group_42", "rate limited")
+            with anyio.fail_after(10):
+                while app.outbox.retried < 1:
+                    await anyio.sleep(0.01)
+            listed = await plughook("outbox", "list", "--config", str(config), *PLUGIN_ARGS)
+    assert listed.returncode == 0, listed.stderr
+    cells = listed_row(listed.stdout, message_id)
+    assert cells == {"STATE": "pending", "NEXT ATTEMPT": "in 10 min"}
+
+
 async def test_outbox_show_unknown_id_is_error(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     await add_messages(tmp_path)
@@ -726,6 +825,26 @@ def test_outbox_table_shows_message_waiting_in_chat() -> None:
     column = header.index("NEXT ATTEMPT")
     assert second_line[column:].startswith("after earlier ")
     assert first_line[column:].startswith("due ")
+
+
+def test_outbox_table_shows_sending_message() -> None:
+    sending = queued("m-1", "ops-a", "in flight")
+    sending.state = "pending"
+    sending.next_attempt_at = 1_699_999_990.0
+    sending.claimed_until = 1_700_000_060.0
+    header, line = format_messages([sending], now=1_700_000_000.0)
+    assert line[header.index("STATE") :].startswith("sending ")
+    assert line[header.index("NEXT ATTEMPT") :].startswith("- ")
+
+
+def test_outbox_table_ended_claim_is_due() -> None:
+    released = queued("m-1", "ops-a", "claim ended")
+    released.state = "pending"
+    released.next_attempt_at = 1_699_999_990.0
+    released.claimed_until = 1_699_999_999.0
+    header, line = format_messages([released], now=1_700_000_000.0)
+    assert line[header.index("STATE") :].startswith("pending ")
+    assert line[header.index("NEXT ATTEMPT") :].startswith("due ")
 
 
 def test_outbox_table_cuts_chinese_text_to_forty_columns() -> None:

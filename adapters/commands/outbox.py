@@ -44,14 +44,17 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "outbox",
         help="list, retry and purge queued chat messages",
-        description="Inspect the outbox: messages waiting for delivery (pending) and "
-        "messages that failed for good (dead).",
+        description="Inspect the outbox: messages waiting for delivery (pending, or "
+        "sending while a worker sends one) and messages that failed for good (dead).",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     listing = actions.add_parser("list", parents=[common], help="list queued messages")
     listing.add_argument(
-        "--state", choices=["pending", "dead"], help="only messages in this state (default both)"
+        "--state",
+        choices=["pending", "dead"],
+        help="only messages in this state, where pending includes messages being sent "
+        "(default both)",
     )
     listing.add_argument(
         "--limit",
@@ -124,17 +127,18 @@ def format_messages(
 ) -> list[str]:
     """Return a header and a line per message, with notes on lines below it.
 
-    NEXT ATTEMPT is relative to ``now``: "due", "in 12 s", "in 5 min" or
-    "in 2 h". It is "-" for a dead message, and "after earlier" for one that
-    waits for an earlier listed message of its chat, because a chat's
-    messages are sent in order. Ids are cut to their first
-    ``SHOWN_ID_LENGTH`` characters. Below a message come its possible
-    duplicates (attempts that may have reached the chat already) and its last
-    error. With a terminal ``width``, texts and notes are cut to fit it. A
-    terminal too narrow for ``MIN_TEXT_COLUMNS`` of text gets each text on a
-    line below its row, and loses CREATED if the row still overflows.
-    Without a width, texts are cut to ``SHOWN_TEXT_LIMIT`` columns and notes
-    are left whole.
+    STATE is "sending" for a pending message under a worker's claim at ``now``
+    (see ``OutboxMessage.is_sending``). NEXT ATTEMPT is relative to ``now``:
+    "due", "in 12 s", "in 5 min" or "in 2 h". It is "-" for a dead message
+    and for one being sent, and "after earlier" for one that waits for an
+    earlier listed message of its chat, because a chat's messages are sent
+    in order. Ids are cut to their first ``SHOWN_ID_LENGTH`` characters.
+    Below a message come its possible duplicates (attempts that may have
+    reached the chat already) and its last error. With a terminal ``width``,
+    texts and notes are cut to fit it. A terminal too narrow for
+    ``MIN_TEXT_COLUMNS`` of text gets each text on a line below its row, and
+    loses CREATED if the row still overflows. Without a width, texts are cut
+    to ``SHOWN_TEXT_LIMIT`` columns and notes are left whole.
     """
     now = time.time() if now is None else now
     heads: dict[str, int] = {}
@@ -152,7 +156,7 @@ def format_messages(
         ]
     ]
     for message in messages:
-        if message.state != "pending":
+        if message.state != "pending" or message.is_sending(now):
             next_attempt = "-"
         elif message.seq > heads[message.chat_key]:
             next_attempt = "after earlier"
@@ -161,7 +165,7 @@ def format_messages(
         rows.append(
             [
                 message.id[:SHOWN_ID_LENGTH],
-                message.state,
+                _shown_state(message, now),
                 _short_local_time(message.created_at),
                 fit_line(message.chat_key),
                 str(message.attempts),
@@ -211,11 +215,10 @@ def _table_width(rows: list[list[str]]) -> int:
 def format_message(message: OutboxMessage, now: float | None = None) -> list[str]:
     """Return every field of ``message``, with its whole text on the lines at the end."""
     now = time.time() if now is None else now
-    next_attempt = "-" if message.state != "pending" else _time_until(message.next_attempt_at - now)
     created = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(message.created_at))
     lines = [
         f"message: {message.id}",
-        f"state: {message.state}",
+        f"state: {_shown_state(message, now)}",
         f"chat: {fit_line(message.chat_key)}",
         f"plugin: {fit_line(message.plugin) if message.plugin else '-'}",
         f"created: {created}",
@@ -226,8 +229,9 @@ def format_message(message: OutboxMessage, now: float | None = None) -> list[str
             f"possible duplicates: {message.possible_duplicates} "
             "(attempts that may have reached the chat)"
         )
-    if message.state == "pending":
+    if message.state == "pending" and not message.is_sending(now):
         # Messages of one chat go in order: an earlier message may hold this one back.
+        next_attempt = _time_until(message.next_attempt_at - now)
         lines.append(f"next attempt: {next_attempt}, after any earlier message of its chat")
     if message.last_error:
         lines.append(f"last error: {fit_line(message.last_error)}")
@@ -235,6 +239,11 @@ def format_message(message: OutboxMessage, now: float | None = None) -> list[str
     text = terminal_safe(message.text.replace("\r\n", "\n"), keep_lines=True)
     lines.extend(f"  {line}" for line in text.split("\n"))
     return lines
+
+
+def _shown_state(message: OutboxMessage, now: float) -> str:
+    """Return the stored state, or "sending" for a pending message claimed at ``now``."""
+    return "sending" if message.is_sending(now) else message.state
 
 
 def _short_local_time(timestamp: float) -> str:
@@ -333,21 +342,27 @@ def run_retry(args: argparse.Namespace) -> int:
     if count == 0 and not args.all_dead:
         found = anyio.run(_pending_message, app, args.message_id)
         if found is not None:
-            pending, behind_earlier = found
-            wait = (
-                "after earlier"
-                if behind_earlier
-                else _time_until(pending.next_attempt_at - time.time())
-            )
-            msg = (
-                f"message {pending.id[:SHOWN_ID_LENGTH]} is pending, not dead: the server "
-                f"tries it again by itself (next attempt: {wait})"
-            )
+            msg = _not_dead_error(*found, time.time())
         else:
             msg = f"no dead message {args.message_id!r}; see `plughook outbox list --state dead`"
         raise CommandError(msg)
     print(f"{count} dead message{'' if count == 1 else 's'} moved back to pending")
     return 0
+
+
+def _not_dead_error(pending: OutboxMessage, behind_earlier: bool, now: float) -> str:
+    """Return the error for `retry` given a pending message, saying when it is sent."""
+    shown_id = pending.id[:SHOWN_ID_LENGTH]
+    if pending.is_sending(now):
+        return (
+            f"message {shown_id} is being sent now, not dead: if this send fails, "
+            "the server tries it again by itself"
+        )
+    wait = "after earlier" if behind_earlier else _time_until(pending.next_attempt_at - now)
+    return (
+        f"message {shown_id} is pending, not dead: the server "
+        f"tries it again by itself (next attempt: {wait})"
+    )
 
 
 async def _retry(app: WebhookApp, message_id: str | None) -> int:
