@@ -343,18 +343,40 @@ class Outbox:
             delay = max(delay, self._pace(channel, message.chat_key, now) - now)
             message.next_attempt_at = now + delay
             self.retried += 1
+            self._log_retry(message, delay, error)
+        await self._storage.outbox_update(message)
+
+    def _log_retry(self, message: OutboxMessage, delay: float, error: DeliveryError) -> None:
+        """Log a failed attempt and when the message is tried again."""
+        duplicate = (
+            " (possible duplicate: the platform may have shown it)" if error.maybe_delivered else ""
+        )
+        if not self._stopping:
             logger.warning(
                 "message %s to %s failed on attempt %d, retrying in %.1f s%s: %s",
                 message.id,
                 message.chat_key,
                 message.attempts,
                 delay,
-                " (possible duplicate: the platform may have shown it)"
-                if error.maybe_delivered
-                else "",
+                duplicate,
                 error,
             )
-        await self._storage.outbox_update(message)
+            return
+        # The worker starts no sends once stop() was called, so this process
+        # never makes the retry.
+        if getattr(self._storage, "shared", False):
+            after = "stays queued for another instance or the next start"
+        else:
+            after = "stays queued and is sent after the next start"
+        logger.warning(
+            "message %s to %s failed on attempt %d during shutdown, so it %s%s: %s",
+            message.id,
+            message.chat_key,
+            message.attempts,
+            after,
+            duplicate,
+            error,
+        )
 
     def backoff(self, attempts: int) -> float:
         """Return a random delay with full jitter.

@@ -471,3 +471,31 @@ async def test_shutdown_past_grace_warns(tmp_path: Path, caplog: pytest.LogCaptu
         f"message {stored.id} to onebot_v11-group_5 delivered; 1 earlier attempt(s) may have "
         "reached the chat too, so it may show more than once"
     ]
+
+
+async def test_send_failing_at_shutdown_is_not_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with OneBotStandIn(token=TOKEN) as server:
+        server.script.append(ScriptedResponse(delay=3.0))
+        app = make_app(tmp_path, server.url, timeout=1.0)
+        with caplog.at_level(logging.WARNING, "plughook.outbox"):
+            async with app.running():
+                assert app.outbox is not None
+                [message_id] = await app.outbox.put("onebot_v11-group_5", "slow at shutdown")
+                await wait_for_requests(server, 1)
+        lines = [r.getMessage() for r in outbox_records(caplog)]
+        [stored] = await stored_messages(tmp_path)
+        await restart_and_drain(tmp_path, server)
+    assert lines == [
+        f"message {message_id} to onebot_v11-group_5 failed on attempt 1 during shutdown, so it "
+        "stays queued and is sent after the next start (possible duplicate: the platform may "
+        "have shown it): onebot_v11 channel 'onebot_v11': no response within 1 s; the message "
+        "may have been delivered"
+    ]
+    assert stored.attempts == 1
+    # The stand-in had received the timed-out request, so the message shows twice.
+    assert [text for m in server.messages for text in m.texts] == [
+        "slow at shutdown",
+        "slow at shutdown",
+    ]

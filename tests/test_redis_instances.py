@@ -23,6 +23,8 @@ from core.channels import Channel
 from core.records import OutboxMessage
 from core.redis import RedisStorage
 from core.settings import ServerSettings, StorageSettings
+from tests.standins import ScriptedResponse
+from tests.standins.onebot import OneBotStandIn
 
 pytest_plugins = ["tests.redis_server"]
 pytestmark = pytest.mark.anyio
@@ -327,3 +329,34 @@ async def test_cut_off_send_goes_to_other_instance(redis_url: str, tmp_path: Pat
             assert other.outbox is not None
             await other.drain()
     assert recorder.sent == [("other", "console-a", "cut off")]
+
+
+async def test_send_failing_at_shutdown_is_left_to_others(
+    redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with OneBotStandIn(token="redis-token") as server:
+        server.script.append(ScriptedResponse(delay=3.0))
+        channel = {
+            "kind": "onebot_v11",
+            "api_url": server.url,
+            "access_token": "redis-token",
+            "timeout": 1.0,
+        }
+        app = WebhookApp(
+            [],
+            store=RedisStorage(redis_url, namespace=f"test-{uuid.uuid4().hex}"),
+            data_dir=tmp_path,
+            settings=Settings(channels={"onebot_v11": channel}),
+        )
+        with caplog.at_level(logging.WARNING, "plughook.outbox"):
+            async with app.running():
+                assert app.outbox is not None
+                [message_id] = await app.outbox.put("onebot_v11-group_5", "slow at shutdown")
+                with anyio.fail_after(10):
+                    while server.request_count < 1:
+                        await anyio.sleep(0.01)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "plughook.outbox"]
+    assert line.startswith(
+        f"message {message_id} to onebot_v11-group_5 failed on attempt 1 during shutdown, so it "
+        "stays queued for another instance or the next start"
+    )
