@@ -356,7 +356,7 @@ class WebhookApp:
             self.tasks.attach(task_group)
             task_group.start_soon(self.writer.run, name="plughook batch writer")
             task_group.start_soon(self._deadlines.run, name="plughook deadlines")
-            if workers and getattr(self.storage, "shared", False):
+            if workers and self.storage.shared:
                 await self._heartbeat()
                 task_group.start_soon(self._run_heartbeat, name="plughook heartbeat")
             if workers:
@@ -403,7 +403,7 @@ class WebhookApp:
 
     async def _recover(self, *, interrupt_tasks: bool) -> None:
         # Without workers this process runs beside a server that owns the tasks.
-        if interrupt_tasks and not getattr(self.storage, "shared", False):
+        if interrupt_tasks and not self.storage.shared:
             count = await self.storage.tasks_interrupt(None, self.clock())
             if count:
                 logger.warning("%d tasks left running by a previous process are interrupted", count)

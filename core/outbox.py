@@ -364,7 +364,7 @@ class Outbox:
             return
         # The worker starts no sends once stop() was called, so this process
         # never makes the retry.
-        if getattr(self._storage, "shared", False):
+        if self._storage.shared:
             after = "stays queued for another instance or the next start"
         else:
             after = "stays queued and is sent after the next start"

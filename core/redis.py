@@ -41,7 +41,7 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
@@ -369,9 +369,9 @@ class RedisStorage(Storage):
     consumer groups; the default is unique per handle.
     """
 
-    # Other instances use this storage at the same time, so the app must not
-    # mark every running task as interrupted when it starts.
-    shared = True
+    # Other instances use this storage at the same time: the app must not mark
+    # every running task as interrupted when it starts.
+    shared: ClassVar[bool] = True
 
     def __init__(
         self,

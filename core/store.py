@@ -6,7 +6,7 @@ import abc
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
 import attrs
 
@@ -23,6 +23,9 @@ IN_PROGRESS_TTL = 600.0
 
 class Storage(abc.ABC):
     """Everything plughook keeps durably; SQLite, memory and Redis implement it."""
+
+    shared: ClassVar[bool] = False
+    """Whether other instances use the same storage (Redis), so they take over its work."""
 
     async def open(self) -> None:
         """Connect and create tables; called once when the app starts."""
