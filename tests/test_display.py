@@ -7,7 +7,7 @@ import io
 import pytest
 import wcwidth
 
-from adapters.commands import align_columns, fit_line
+from adapters.commands import align_columns, fit_line, table_width
 from core.channels import ConsoleChannel
 from core.display import terminal_safe
 from core.records import OutboxMessage
@@ -66,6 +66,12 @@ def test_line_breaks_show_as_return_symbol() -> None:
 def test_columns_line_up_with_chinese_cells() -> None:
     lines = align_columns([["CHAT", "TEXT"], ["运维群", "x"], ["ops", "y"]])
     assert lines == ["CHAT    TEXT", "运维群  x", "ops     y"]
+
+
+def test_table_width_is_widest_aligned_line() -> None:
+    rows = [["CHAT", "TEXT"], ["运维群", "a longer text"], ["ops", "y"]]
+    widest = max(wcwidth.width(line) for line in align_columns(rows))
+    assert table_width(rows) == widest
 
 
 @pytest.mark.anyio

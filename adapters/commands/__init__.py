@@ -45,6 +45,8 @@ __all__ = [
     "local_time_heading",
     "positive_count",
     "require_stored_data",
+    "short_local_time",
+    "table_width",
 ]
 
 
@@ -79,6 +81,12 @@ def align_columns(rows: list[list[str]], right: Collection[int] = ()) -> list[st
             cells.append(padding + cell if index in right else cell + padding)
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return lines
+
+
+def table_width(rows: list[list[str]]) -> int:
+    """Return the terminal columns of the widest line that ``align_columns(rows)`` returns."""
+    columns = range(len(rows[0]))
+    return sum(max(wcwidth.width(row[i]) for row in rows) for i in columns) + 2 * (len(columns) - 1)
 
 
 def fit_line(text: str, limit: int | None = None) -> str:
@@ -117,6 +125,11 @@ def common_options(args: argparse.Namespace) -> list[str]:
 def local_time_heading(name: str) -> str:
     """Return a heading for local times with the UTC offset, such as ``CREATED (+0800)``."""
     return f"{name} ({time.strftime('%z')})"
+
+
+def short_local_time(timestamp: float) -> str:
+    """Return ``timestamp`` as local month, day and time, such as ``12-05 13:49:02``."""
+    return time.strftime("%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
 def common_parser() -> argparse.ArgumentParser:

@@ -11,14 +11,21 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
-import wcwidth
 
 from core import WebhookApp
 from core.display import terminal_safe
 from core.records import OutboxMessage, OutboxState
 
 from ..loading import CommandError
-from . import align_columns, fit_line, load_app, local_time_heading, positive_count
+from . import (
+    align_columns,
+    fit_line,
+    load_app,
+    local_time_heading,
+    positive_count,
+    short_local_time,
+    table_width,
+)
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -166,7 +173,7 @@ def format_messages(
             [
                 message.id[:SHOWN_ID_LENGTH],
                 _shown_state(message, now),
-                _short_local_time(message.created_at),
+                short_local_time(message.created_at),
                 fit_line(message.chat_key),
                 str(message.attempts),
                 next_attempt,
@@ -175,14 +182,15 @@ def format_messages(
     text_limit = SHOWN_TEXT_LIMIT
     text_below = False
     if width is not None:
-        room = width - _table_width(rows)
+        # TEXT follows the other columns after two spaces.
+        room = width - table_width(rows) - 2
         if room >= MIN_TEXT_COLUMNS:
             text_limit = room
         else:
             # Too narrow for a TEXT column: each text goes on a line below its
             # row, and CREATED goes too when the other columns still overflow.
             text_below = True
-            if _table_width(rows) - 2 > width:
+            if table_width(rows) > width:
                 for row in rows:
                     del row[CREATED_COLUMN]
     if not text_below:
@@ -205,11 +213,6 @@ def format_messages(
         if message.last_error:
             lines.append(fit_line(f"    last error: {message.last_error}", width))
     return lines
-
-
-def _table_width(rows: list[list[str]]) -> int:
-    """Return the columns ``rows`` take, each column its widest cell and two spaces."""
-    return sum(max(wcwidth.width(row[i]) + 2 for row in rows) for i in range(len(rows[0])))
 
 
 def format_message(message: OutboxMessage, now: float | None = None) -> list[str]:
@@ -244,10 +247,6 @@ def format_message(message: OutboxMessage, now: float | None = None) -> list[str
 def _shown_state(message: OutboxMessage, now: float) -> str:
     """Return the stored state, or "sending" for a pending message claimed at ``now``."""
     return "sending" if message.is_sending(now) else message.state
-
-
-def _short_local_time(timestamp: float) -> str:
-    return time.strftime("%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
 def _time_until(seconds: float) -> str:
