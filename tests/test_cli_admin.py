@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import pty
 import re
 import subprocess
 import sys
+import termios
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -17,6 +19,7 @@ import anyio
 import pytest
 import wcwidth
 
+from adapters.commands import short_local_time
 from adapters.commands.deliveries import format_body, format_table
 from adapters.commands.outbox import format_messages
 from core import Settings, WebhookApp
@@ -96,6 +99,53 @@ async def test_deliveries_list_shows_record(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert record_id in result.stdout
     assert "cli-test/echo" in result.stdout
+
+
+def run_in_terminal(args: list[str], columns: int) -> tuple[int, str]:
+    """Run ``python -m adapters ARGS`` with its output on a terminal ``columns`` wide.
+
+    Returns the exit status and the output, read from a pseudo-terminal
+    whose window size is set as a terminal emulator sets it.
+    """
+    leader, follower = pty.openpty()
+    termios.tcsetwinsize(follower, (24, columns))
+    # COLUMNS would take precedence over the window size.
+    env = {name: value for name, value in os.environ.items() if name != "COLUMNS"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "adapters", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            # Linux raises EIO once the command has exited and closed the terminal.
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    status = process.wait(timeout=60)
+    # The terminal turns each newline into a carriage return and a newline.
+    return status, b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+async def test_deliveries_list_fits_80_column_terminal(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path, path="/guarded")
+    args = ["deliveries", "list", "--config", str(config)]
+    status, output = await anyio.to_thread.run_sync(run_in_terminal, args, 80)
+    lines = output.splitlines()
+    assert status == 0, output
+    assert max(wcwidth.width(line) for line in lines) <= 80
+    assert lines[1].startswith(f"{record_id}  ")
+    assert lines[1].endswith("  cli-test/guarded")
+    assert lines[2] == "    delivery gh-1"
 
 
 async def test_deliveries_list_filters_by_status(tmp_path: Path) -> None:
@@ -763,6 +813,97 @@ def test_delivery_table_shows_verification() -> None:
     header, *lines = format_table([verified, rejected, unchecked])
     column = header.index("VERIFIED")
     assert [line[column : column + 3].strip() for line in lines] == ["yes", "no", "-"]
+
+
+GUIDS = (
+    "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    "f1ce8084-9e88-4037-8146-93141a2e0e9f",
+    "36dd2800-2e7a-4cf0-8982-42daafdf00ca",
+)
+
+
+def github_deliveries() -> list[DeliveryRecord]:
+    """Return records as a busy server keeps them: long record ids, GUIDs, a 401 and a replay."""
+    records = [
+        delivery_record(
+            f"3d7cbc4a08f0-r1200{n}",
+            delivery_id=guid,
+            received_at=1_700_000_000.0 + n,
+            plugin="github-notifier",
+            path="/github",
+            duration_ms=1234.5,
+        )
+        for n, guid in enumerate(GUIDS)
+    ]
+    records[1].status = 401
+    records[1].verified = False
+    replay = delivery_record(
+        "8e3a4ca2673a-r7",
+        delivery_id=GUIDS[0],
+        plugin="github-notifier",
+        path="/github",
+        replay_of=records[0].id,
+    )
+    return [replay, *records]
+
+
+def record_blocks(lines: list[str]) -> list[list[str]]:
+    """Split table lines (after the header) into each row with the indented lines below it."""
+    blocks: list[list[str]] = []
+    for line in lines[1:]:
+        if line.startswith("    "):
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+    return blocks
+
+
+def cells_of(line: str) -> list[str]:
+    """Split an aligned table line into its cells, which are two or more spaces apart."""
+    return re.split(r" {2,}", line.strip())
+
+
+TERMINAL_WIDTHS = [100, 90, 80, 70, 60]
+
+
+@pytest.mark.parametrize("width", TERMINAL_WIDTHS)
+def test_delivery_table_fits_terminal_width(width: int) -> None:
+    lines = format_table(github_deliveries(), width)
+    assert max(wcwidth.width(line) for line in lines) <= width
+
+
+@pytest.mark.parametrize("width", TERMINAL_WIDTHS)
+def test_delivery_table_keeps_what_picks_a_record(width: int) -> None:
+    records = github_deliveries()
+    blocks = record_blocks(format_table(records, width))
+    assert len(blocks) == len(records)
+    for record, (row, *below) in zip(records, blocks, strict=True):
+        cells = cells_of(row)
+        assert cells[0] == record.id
+        assert cells[1].endswith(short_local_time(record.received_at))
+        assert str(record.status) in cells
+        assert "github-notifier/github" in "\n".join([row, *below])
+        assert any(line.startswith(f"    delivery {record.delivery_id}") for line in below)
+
+
+def test_delivery_table_on_80_columns_keeps_verified() -> None:
+    header, *_ = format_table(github_deliveries(), 80)
+    received = f"RECEIVED ({time.strftime('%z')})"
+    assert cells_of(header) == ["RECORD ID", received, "STATUS", "VERIFIED", "ENDPOINT"]
+
+
+def test_delivery_table_on_60_columns_puts_endpoint_below() -> None:
+    header, row, endpoint, delivery, *_ = format_table(github_deliveries(), 60)
+    assert cells_of(header) == ["RECORD ID", f"RECEIVED ({time.strftime('%z')})", "STATUS"]
+    assert row.startswith("8e3a4ca2673a-r7  ")
+    assert endpoint == "    endpoint github-notifier/github"
+    assert delivery == f"    delivery {GUIDS[0]}"
+
+
+def test_delivery_table_narrow_puts_replay_on_own_line() -> None:
+    _, _, delivery, replay, *_ = format_table(github_deliveries(), 70)
+    assert delivery == f"    delivery {GUIDS[0]}"
+    assert replay == "    replay of 3d7cbc4a08f0-r12000"
 
 
 def queued(message_id: str, chat_key: str, text: str, error: str = "") -> OutboxMessage:

@@ -14,6 +14,7 @@ import urllib.parse
 from typing import TYPE_CHECKING
 
 import anyio
+import attrs
 import wcwidth
 
 from core import WebhookApp
@@ -30,6 +31,8 @@ from . import (
     load_app,
     local_time_heading,
     positive_count,
+    short_local_time,
+    table_width,
 )
 
 if TYPE_CHECKING:
@@ -65,7 +68,9 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         conflict_handler="resolve",
         help="list recent deliveries",
         description="List recorded deliveries, newest first, one line each. Times are "
-        "local; the RECEIVED heading names the UTC offset.",
+        "local, and the RECEIVED heading names the UTC offset. In a terminal narrower than the "
+        "table, the delivery id goes on a line below each record, and less needed columns "
+        "are left out until the rows fit.",
     )
     listing.add_argument(
         "--plugin", dest="plugin_name", metavar="NAME", help="only deliveries to this plugin"
@@ -204,41 +209,120 @@ _COLUMNS = (
 _VERDICTS = {True: "yes", False: "no", None: "-"}
 
 
-def _cells(record: DeliveryRecord) -> list[str]:
-    """Return the values of ``_COLUMNS`` for ``record``; a replay names its original."""
-    received = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.received_at))
+@attrs.frozen
+class _Layout:
+    """The columns of a `list` row, and whether RECEIVED leaves out the year.
+
+    The delivery id, and the endpoint when ENDPOINT is not a column, go on
+    lines below the row.
+    """
+
+    columns: tuple[str, ...]
+    short_time: bool = False
+
+
+# Layouts of `list` for a terminal narrower than the whole table, from the
+# widest to the narrowest. Each step leaves out what an operator needs least
+# to pick a record, so the record id, RECEIVED and STATUS stay in every row.
+_NARROW_LAYOUTS = (
+    _Layout(_COLUMNS[:-1]),
+    _Layout(_COLUMNS[:-1], short_time=True),
+    _Layout(("RECORD ID", "RECEIVED", "STATUS", "VERIFIED", "TIME", "ENDPOINT"), short_time=True),
+    _Layout(("RECORD ID", "RECEIVED", "STATUS", "VERIFIED", "ENDPOINT"), short_time=True),
+    _Layout(("RECORD ID", "RECEIVED", "STATUS", "ENDPOINT"), short_time=True),
+    _Layout(("RECORD ID", "RECEIVED", "STATUS"), short_time=True),
+)
+
+
+def _cells(record: DeliveryRecord, short_time: bool = False) -> dict[str, str]:
+    """Return the value of each of ``_COLUMNS`` for ``record``.
+
+    DELIVERY ID also names the record a replay repeats.
+    """
+    if short_time:
+        received = short_local_time(record.received_at)
+    else:
+        received = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.received_at))
     replay = f"  (replay of {record.replay_of})" if record.replay_of else ""
-    return [
-        record.id,
-        received,
-        f"{record.status} (duplicate)" if record.duplicate else str(record.status),
-        _VERDICTS[record.verified],
-        record.method,
-        f"{record.duration_ms:.1f} ms",
-        terminal_safe(f"{record.plugin}{record.path}"),
-        terminal_safe(f"{record.delivery_id or '-'}{replay}"),
-    ]
+    return {
+        "RECORD ID": record.id,
+        "RECEIVED": received,
+        "STATUS": f"{record.status} (duplicate)" if record.duplicate else str(record.status),
+        "VERIFIED": _VERDICTS[record.verified],
+        "METHOD": record.method,
+        "TIME": f"{record.duration_ms:.1f} ms",
+        "ENDPOINT": terminal_safe(f"{record.plugin}{record.path}"),
+        "DELIVERY ID": terminal_safe(f"{record.delivery_id or '-'}{replay}"),
+    }
+
+
+def _rows(
+    columns: tuple[str, ...], records: list[DeliveryRecord], short_time: bool = False
+) -> list[list[str]]:
+    """Return the headings of ``columns`` and a row of their values for each record."""
+    headings = [local_time_heading(name) if name == "RECEIVED" else name for name in columns]
+    rows = [headings]
+    for record in records:
+        cells = _cells(record, short_time)
+        rows.append([cells[name] for name in columns])
+    return rows
+
+
+def _align(columns: tuple[str, ...], rows: list[list[str]]) -> list[str]:
+    """Return ``rows`` as aligned lines, with the durations in TIME aligned to the right."""
+    right = {columns.index("TIME")} if "TIME" in columns else set()
+    return align_columns(rows, right=right)
 
 
 def format_table(records: list[DeliveryRecord], width: int | None = None) -> list[str]:
     """Return the header and one line per record, each column as wide as its widest cell.
 
-    When the lines would be wider than a terminal's ``width``, the last
-    column, DELIVERY ID, goes on a line of its own below each row.
+    When the lines would be wider than a terminal's ``width``, the table
+    takes the first of ``_NARROW_LAYOUTS`` whose rows fit. The delivery id
+    then goes on a line below each row. On narrower terminals RECEIVED
+    leaves out the year, METHOD, TIME and VERIFIED are left out in that
+    order, and last the endpoint goes below the row too. Lines below a row
+    are cut to ``width``. On a terminal narrower than about 50 columns the
+    rows overflow it.
     """
-    headings = [local_time_heading(name) if name == "RECEIVED" else name for name in _COLUMNS]
-    rows = [headings, *(_cells(record) for record in records)]
-    right = {_COLUMNS.index("TIME")}
-    lines = align_columns(rows, right=right)
-    if width is None or max(wcwidth.width(line) for line in lines) <= width:
-        return lines
-    header, *table = align_columns([row[:-1] for row in rows], right=right)
-    result = [header]
-    for line, row in zip(table, rows[1:], strict=True):
-        result.append(line)
-        if row[-1] != "-":
-            result.append(fit_line(f"    delivery {row[-1]}", width))
-    return result
+    rows = _rows(_COLUMNS, records)
+    if width is None or table_width(rows) <= width:
+        return _align(_COLUMNS, rows)
+
+    layout = _NARROW_LAYOUTS[-1]
+    for candidate in _NARROW_LAYOUTS:
+        if table_width(_rows(candidate.columns, records, candidate.short_time)) <= width:
+            layout = candidate
+            break
+
+    rows = _rows(layout.columns, records, layout.short_time)
+    header, *table = _align(layout.columns, rows)
+    lines = [header]
+    for line, record in zip(table, records, strict=True):
+        lines.append(line)
+        lines.extend(_lines_below(record, layout, width))
+    return lines
+
+
+def _lines_below(record: DeliveryRecord, layout: _Layout, width: int) -> list[str]:
+    """Return the lines below ``record``'s row: the endpoint if the row lacks it, the delivery id.
+
+    A replay names its original after the delivery id, or on a line of its
+    own when the two do not fit on one line.
+    """
+    lines = []
+    if "ENDPOINT" not in layout.columns:
+        lines.append(fit_line(f"    endpoint {record.plugin}{record.path}", width))
+    if record.delivery_id and record.replay_of:
+        together = fit_line(f"    delivery {record.delivery_id}  (replay of {record.replay_of})")
+        if wcwidth.width(together) <= width:
+            lines.append(together)
+            return lines
+    if record.delivery_id:
+        lines.append(fit_line(f"    delivery {record.delivery_id}", width))
+    if record.replay_of:
+        lines.append(fit_line(f"    replay of {record.replay_of}", width))
+    return lines
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -292,7 +376,7 @@ async def _get(app: WebhookApp, given_id: str) -> DeliveryRecord:
 
 def _describe(record: DeliveryRecord) -> str:
     """Return ``record``'s id with its status and the original it replays, if any."""
-    status = _cells(record)[2]
+    status = _cells(record)["STATUS"]
     if record.replay_of:
         return f"{record.id} ({status}, replay of {record.replay_of})"
     return f"{record.id} ({status})"
