@@ -1,7 +1,8 @@
 """The ``plughook`` command line: serve, endpoints, config checks, delivery log and outbox.
 
 Problems the user has to fix print one ``plughook: error: ...`` line per
-problem on stderr and exit with status 2; ``--debug`` adds the traceback.
+problem on stderr and exit with status 2, or with a status the command
+documents for that problem. ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -21,14 +22,12 @@ from .commands import (
     outbox,
     serve,
 )
-from .loading import CommandError
+from .loading import EXIT_USAGE, CommandError
 
 __all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_USAGE", "build_parser", "main"]
 
 # Each module adds one or more subcommands; see adapters.commands.
 COMMANDS = (serve, endpoints, check_config, deliveries, outbox, channels)
-# argparse's own status for usage errors, kept for every problem the user fixes.
-EXIT_USAGE = 2
 # An unexpected error: a bug or an environment problem plughook does not know.
 EXIT_ERROR = 1
 PROG = "plughook"
@@ -54,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.run(args)
     except CommandError as exc:
         _report(exc, debug=args.debug)
-        return EXIT_USAGE
+        return exc.exit_status
     except BrokenPipeError:
         # The reader went away (`plughook deliveries list | head`): stop quietly,
         # and point stdout at /dev/null so the exit-time flush cannot fail too.

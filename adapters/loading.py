@@ -27,6 +27,7 @@ from .server import ADAPTERS
 __all__ = [
     "DEFAULT_CONFIG_FILE",
     "ENTRY_POINT_GROUP",
+    "EXIT_USAGE",
     "CommandError",
     "ConfigFile",
     "build_app",
@@ -39,6 +40,8 @@ __all__ = [
     "structure_settings",
 ]
 
+# argparse's own status for usage errors, kept for every problem the user fixes.
+EXIT_USAGE = 2
 # Read from the working directory when --config is not given; a missing
 # default file means "run with the defaults".
 DEFAULT_CONFIG_FILE = "plughook.toml"
@@ -53,8 +56,13 @@ class CommandError(Exception):
     """Raised for a problem the user has to fix; the message names what failed and what to do.
 
     The command line prints each line of the message after ``plughook: error:``
-    and exits with status 2.
+    and exits with ``exit_status``: ``EXIT_USAGE`` unless the command
+    documents another status for this problem.
     """
+
+    def __init__(self, message: str, exit_status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 @attrs.frozen

@@ -252,7 +252,7 @@ async def test_deliveries_replay_rejected_is_error(tmp_path: Path) -> None:
         "deliveries", "replay", record_id, "--config", str(config), *PLUGIN_ARGS
     )
     listing = await plughook("deliveries", "list", "--config", str(config))
-    assert result.returncode == 2
+    assert result.returncode == 4
     assert "did not pass its endpoint's verification (answered 503)" in result.stderr
     suggested = (
         f"plughook deliveries replay {record_id} --allow-unverified --config {config} "
@@ -330,15 +330,34 @@ async def test_deliveries_replay_of_rejected_status_switch_is_error(tmp_path: Pa
     config = write_config(tmp_path, STATUS_CONFIG)
     record_id = await record_status_switch(tmp_path, "not-the-token")
     result = await plughook("deliveries", "replay", record_id, "--config", str(config))
-    assert result.returncode == 2
+    assert result.returncode == 4
     assert "did not pass its endpoint's verification (answered 401)" in result.stderr
+
+
+async def test_deliveries_replay_unknown_id_exits_3(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    await record_echo_delivery(tmp_path)
+    result = await plughook("deliveries", "replay", "nope", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 3
+    assert (
+        result.stderr
+        == f"{ERROR_PREFIX}no delivery record 'nope'; see `plughook deliveries list`\n"
+    )
+
+
+async def test_deliveries_replay_help_lists_exit_statuses() -> None:
+    result = await plughook("deliveries", "replay", "--help")
+    text = " ".join(result.stdout.split())
+    assert result.returncode == 0, result.stderr
+    assert "3 when no record has the given id" in text
+    assert "4 when the record did not pass verification" in text
 
 
 async def test_deliveries_replay_without_plugin_module_is_error(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     record_id = await record_echo_delivery(tmp_path)
     result = await plughook("deliveries", "replay", record_id, "--config", str(config))
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "which no loaded plugin serves" in result.stderr
     assert "--plugin MODULE" in result.stderr
 

@@ -22,7 +22,7 @@ from core.display import terminal_safe
 from core.errors import UnverifiedReplay
 from core.records import DeliveryRecord
 
-from ..loading import CommandError
+from ..loading import EXIT_USAGE, CommandError
 from . import (
     align_columns,
     common_options,
@@ -47,6 +47,12 @@ SHOWN_BODY_LIMIT = 4000
 ALL_RECORDS = 1_000_000_000
 # Bodies of this type are shown as decoded fields.
 FORM_TYPE = "application/x-www-form-urlencoded"
+# Exit statuses of `replay`. Status 0 means the handler answered below 500,
+# and EXIT_USAGE covers usage errors and records that cannot be replayed at
+# all. A 5xx shares status 1 with unexpected errors (adapters.cli.EXIT_ERROR).
+EXIT_HANDLER_FAILED = 1
+EXIT_NOT_FOUND = 3
+EXIT_UNVERIFIED = 4
 
 
 def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
@@ -126,8 +132,12 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         "verification and duplicate detection, and record it as a new attempt. Chat "
         "messages it sends are queued in the outbox for the running server to deliver. "
         "A delivery that did not pass its endpoint's verification is replayed only with "
-        "--allow-unverified. Exit status: 0 when the handler answered below 500, 1 for a "
-        "5xx, 2 when the record cannot be replayed (not found, body cut, not verified).",
+        "--allow-unverified. Exit status: 0 when the handler answered below 500, "
+        f"{EXIT_HANDLER_FAILED} for a 5xx or an unexpected error, {EXIT_USAGE} for a usage or "
+        "configuration error or a record that cannot be replayed (its body is cut, its "
+        "plugin is not loaded, or several records have the given delivery id), "
+        f"{EXIT_NOT_FOUND} when no record has the given id, and {EXIT_UNVERIFIED} when the "
+        "record did not pass verification and --allow-unverified was not given.",
     )
     replay.add_argument(
         "record_id",
@@ -457,23 +467,25 @@ def run_replay(args: argparse.Namespace) -> int:
     except UnverifiedReplay as exc:
         # The suggested command repeats this one's --config and --plugin options.
         command = ["plughook", "deliveries", "replay", exc.record_id, "--allow-unverified"]
-        raise CommandError(exc.explain(shlex.join([*command, *common_options(args)]))) from None
+        message = exc.explain(shlex.join([*command, *common_options(args)]))
+        raise CommandError(message, EXIT_UNVERIFIED) from None
     print(f"replayed {record_id}: status {status}")
     if body:
         print(format_body(body))
-    return 0 if status < 500 else 1
+    return 0 if status < 500 else EXIT_HANDLER_FAILED
 
 
 async def _replay(app: WebhookApp, given_id: str, allow_unverified: bool) -> tuple[str, int, bytes]:
     """Replay the record that ``given_id`` names and return its record id and the new response."""
     async with app.running(workers=False):
         found = await _find_record(app, given_id)
-        # An unknown id goes on to replay, whose error names it.
-        record_id = found.id if found is not None else given_id
+        if found is None:
+            msg = f"no delivery record {given_id!r}; see `plughook deliveries list`"
+            raise CommandError(msg, EXIT_NOT_FOUND)
         try:
-            _, response = await app.replay(record_id, allow_unverified=allow_unverified)
+            _, response = await app.replay(found.id, allow_unverified=allow_unverified)
         except UnverifiedReplay:
             raise
         except (LookupError, ValueError) as exc:
             raise CommandError(str(exc)) from None
-    return record_id, response.status, response.body
+    return found.id, response.status, response.body
