@@ -709,6 +709,8 @@ class SignatureVerifier(abc.ABC):
     delivery_id_header: ClassVar[str | None] = None
     _reads_body: ClassVar[bool] = True
     _signature_headers: ClassVar[tuple[str, ...]] = ()
+    # What the secret field contains, as the 503 message and log lines name it.
+    _secret_kind: ClassVar[str] = "webhook secret"
 
     @property
     def credential_headers(self) -> tuple[str, ...]:
@@ -780,13 +782,14 @@ class SignatureVerifier(abc.ABC):
             return
         logger.warning(
             "rejected delivery %s for plugin %s path %s with 503: config field %s is empty, "
-            "set the webhook secret there",
+            "set the %s there",
             _delivery_label(request, self.delivery_id_header),
             name,
             request.path,
             self.secret_field,
+            self._secret_kind,
         )
-        msg = "webhook secret is not configured"
+        msg = f"{self._secret_kind} is not configured: set plugins.{name}.{self.secret_field}"
         raise ServiceUnavailable(msg)
 
     def _reject_invalid_secret(
@@ -946,6 +949,7 @@ class GitLabVerifier(SignatureVerifier):
     _signature_headers: ClassVar[tuple[str, ...]] = (GITLAB_TOKEN_HEADER,)
 
     _reads_body: ClassVar[bool] = False
+    _secret_kind: ClassVar[str] = "token"
 
     @property
     def expected(self) -> str:
@@ -1001,6 +1005,7 @@ class BearerTokenVerifier(SignatureVerifier):
 
     header: str = _AUTHORIZATION_HEADER
     _reads_body: ClassVar[bool] = False
+    _secret_kind: ClassVar[str] = "token"
 
     @property
     def credential_headers(self) -> tuple[str, ...]:

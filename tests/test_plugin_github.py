@@ -307,7 +307,9 @@ async def test_empty_secret_fails_closed() -> None:
         response = await deliver(client, "issues", body, signature=sign(body, ""))
         await client.drain()
     assert response.status_code == 503
-    assert response.json() == {"error": "webhook secret is not configured"}
+    assert response.json() == {
+        "error": "webhook secret is not configured: set plugins.github-notifier.WEBHOOK_SECRET"
+    }
     assert client.messages == []
 
 

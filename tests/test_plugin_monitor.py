@@ -340,7 +340,9 @@ async def test_empty_token_setting_fails_closed(path: str) -> None:
         path, GENERIC_ALERT, make_config(API_TOKEN=""), headers={"Authorization": "Bearer "}
     )
     assert response.status_code == 503
-    assert response.json() == {"error": "webhook secret is not configured"}
+    assert response.json() == {
+        "error": "token is not configured: set plugins.monitor-alert.API_TOKEN"
+    }
     assert texts == []
 
 

@@ -105,6 +105,14 @@ async def test_post_with_empty_token_setting_is_503() -> None:
 
 
 @pytest.mark.anyio
+async def test_post_without_token_setting_names_it() -> None:
+    async with WebhookTestClient([status.plugin], {}) as client:
+        response = await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
+    assert response.status_code == 503
+    assert response.json() == {"error": "token is not configured: set plugins.status.API_TOKEN"}
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("body", [{"status": "paused"}, {}, ["maintenance"]])
 async def test_post_invalid_status_is_400(body: Any) -> None:
     async with WebhookTestClient([status.plugin], CONFIG) as client:

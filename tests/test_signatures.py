@@ -864,6 +864,8 @@ VERIFIER_CASES: dict[str, tuple[Callable[[], SignatureVerifier], Signer]] = {
     "bearer": (signatures.bearer_token, lambda body, secret: {"Authorization": f"Bearer {secret}"}),
 }
 
+# Verifiers of a shared token rather than a signature. Their 503 message calls the secret a token.
+TOKEN_CASES = {"gitlab", "bearer"}
 # Standard Webhooks secrets are base64 keys, the others are used as text.
 VERIFIER_SECRETS = {"standard_webhooks": SW_SECRET}
 VERIFIER_OTHER_SECRETS = {"standard_webhooks": SW_OTHER_SECRET}
@@ -918,8 +920,9 @@ async def test_verifier_returns_503_without_secret(case: str, secret: object) ->
     request = make_request(sign(SW_BODY, verifier_secret(case)), SW_BODY)
     with pytest.raises(ServiceUnavailable) as caught:
         await factory()(request, make_plugin(secret))
+    kind = "token" if case in TOKEN_CASES else "webhook secret"
     assert caught.value.status == 503
-    assert caught.value.message == "webhook secret is not configured"
+    assert caught.value.message == f"{kind} is not configured: set plugins.p.WEBHOOK_SECRET"
 
 
 @pytest.mark.anyio
