@@ -383,8 +383,11 @@ class WebhookApp:
     def warn_unconfigured_secrets(self, configs: dict[str, Any] | None = None) -> None:
         """Log each endpoint that returns 503 until its verifier's secret is set.
 
-        ``configs`` are plugin configs from ``check_config``; by default, the
-        running app's.
+        A verifier names that setting in ``secret_field``. A verifier that
+        lets some methods through without the secret lists them in
+        ``unchecked_methods``, and the warning then names the methods that
+        return 503. ``configs`` are plugin configs from ``check_config``. By
+        default they are the running app's.
         """
         configs = self._configs if configs is None else configs
         for endpoint in self.router.endpoints():
@@ -392,12 +395,28 @@ class WebhookApp:
             if field is None or getattr(endpoint.verify, "allow_unsigned", False):
                 continue
             config = configs.get(endpoint.plugin.name)
-            if not getattr(config, field, None):
+            if getattr(config, field, None):
+                continue
+
+            name = endpoint.plugin.name
+            unchecked = frozenset(getattr(endpoint.verify, "unchecked_methods", ()))
+            if not unchecked:
                 logger.warning(
                     "endpoint %s%s returns 503 until plugins.%s.%s is set",
-                    endpoint.plugin.name,
+                    name,
                     endpoint.path,
-                    endpoint.plugin.name,
+                    name,
+                    field,
+                )
+                continue
+            checked = _checked_methods(endpoint, unchecked)
+            if checked:
+                logger.warning(
+                    "endpoint %s%s returns 503 to %s until plugins.%s.%s is set",
+                    name,
+                    endpoint.path,
+                    checked,
+                    name,
                     field,
                 )
 
@@ -900,6 +919,21 @@ def _not_found(request: WebhookRequest, plugin_loaded: bool) -> WebhookResponse:
     return json_response(
         {"error": f"no webhook endpoint {request.path!r} in plugin {request.plugin!r}"}, 404
     )
+
+
+def _checked_methods(endpoint: Endpoint, unchecked: frozenset[str]) -> str:
+    """Return the methods of ``endpoint`` that its verifier checks, such as "POST", or "".
+
+    HEAD counts as allowed wherever GET is, as the router accepts it there.
+    For an endpoint that allows every method, the result names the methods
+    other than ``unchecked``.
+    """
+    if endpoint.methods is None:
+        return "methods other than " + ", ".join(sorted(unchecked))
+    allowed = set(endpoint.methods)
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return ", ".join(sorted(allowed - unchecked))
 
 
 def _url_host(host: str) -> str:

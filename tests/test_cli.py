@@ -314,6 +314,49 @@ def test_check_config_warns_of_unset_secret(tmp_path: Path) -> None:
     )
 
 
+STATUS_WARNING = "endpoint status/status returns 503 to POST until plugins.status.API_TOKEN is set"
+
+
+def test_check_config_warns_of_unset_status_token(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "")
+
+    result = run_cli(
+        "check-config", "--config", str(config), "--plugin", "plugins.status", "--no-entry-points"
+    )
+
+    assert result.returncode == 0, result.stdout
+    assert STATUS_WARNING in result.stderr
+
+
+def test_check_config_quiet_about_set_status_token(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[plugins.status]\nAPI_TOKEN = "switch-token"\n')
+
+    result = run_cli(
+        "check-config", "--config", str(config), "--plugin", "plugins.status", "--no-entry-points"
+    )
+
+    assert result.returncode == 0, result.stdout
+    assert "returns 503" not in result.stderr
+
+
+def test_serve_warns_and_names_unset_status_token(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    args = ["--config", str(config), "--port", "0", "--plugin", "plugins.status"]
+
+    with serving([*args, "--no-entry-points"], tmp_path / "stderr.txt") as server:
+        base_url = base_url_of(server.read_banner(endpoint_count=1))
+        wait_healthy(base_url)
+        url = f"{base_url}/api/plugin/status/webhook/status"
+        switch = http("POST", url, b'{"status": "maintenance"}')
+        report = http("GET", url)
+        server.stop()
+        stderr = server.stderr()
+
+    assert STATUS_WARNING in stderr
+    assert switch == (503, {"error": "token is not configured: set plugins.status.API_TOKEN"})
+    assert report[0] == 200
+
+
 def test_check_config_lists_problems_with_keys(tmp_path: Path) -> None:
     config = write_config(
         tmp_path,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from pathlib import Path
 
 import attrs
 import pytest
 
-from core import Plugin, Settings, WebhookApp
+from core import Plugin, Settings, WebhookApp, WebhookRequest
 from core.config import redacted_repr, setting, structure_config, toml_key
 from core.errors import ConfigError
 from core.settings import load_settings, read_config_file
@@ -260,3 +261,60 @@ async def test_test_client_does_not_warn_about_chat_keys(
     async with WebhookTestClient([chatty], config):
         pass
     assert not [r for r in caplog.records if "no [channels." in r.getMessage()]
+
+
+class TokenOnSomeMethods:
+    """A verifier that needs ``TOKEN`` for every method but ``unchecked_methods``."""
+
+    secret_field = "TOKEN"
+
+    def __init__(self, *unchecked: str) -> None:
+        self.unchecked_methods = frozenset(unchecked)
+
+    async def __call__(self, request: WebhookRequest, plugin: Plugin) -> None:
+        """Let every request through, because these tests only read the start-up warnings."""
+
+
+guarded = Plugin("guarded", version="1")
+
+
+@guarded.mount_config()
+class GuardedConfig:
+    TOKEN: str = setting("", secret=True)
+
+
+async def _respond() -> dict[str, str]:
+    return {}
+
+
+guarded.mount_webhook("/all", methods=["POST"], verify=TokenOnSomeMethods())(_respond)
+guarded.mount_webhook("/read", methods=["GET", "POST"], verify=TokenOnSomeMethods("GET"))(_respond)
+guarded.mount_webhook("/any", verify=TokenOnSomeMethods("GET", "HEAD"))(_respond)
+guarded.mount_webhook("/public", methods=["GET"], verify=TokenOnSomeMethods("GET", "HEAD"))(
+    _respond
+)
+
+
+def secret_warnings(tmp_path: Path, caplog: pytest.LogCaptureFixture, token: str) -> list[str]:
+    """Return the start-up warnings about unset secrets of the guarded plugin."""
+    app = WebhookApp([guarded], {"guarded": {"TOKEN": token}}, data_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="plughook"):
+        app.warn_unconfigured_secrets(app.check_config())
+    return [r.getMessage() for r in caplog.records if "returns 503" in r.getMessage()]
+
+
+def test_unset_secret_warning_names_checked_methods(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert secret_warnings(tmp_path, caplog, "") == [
+        "endpoint guarded/all returns 503 until plugins.guarded.TOKEN is set",
+        "endpoint guarded/any returns 503 to methods other than GET, HEAD "
+        "until plugins.guarded.TOKEN is set",
+        # guarded/public lets every method it allows through unchecked, so it is not listed.
+        # HEAD is allowed wherever GET is, and the verifier of guarded/read checks it.
+        "endpoint guarded/read returns 503 to HEAD, POST until plugins.guarded.TOKEN is set",
+    ]
+
+
+def test_set_secret_gives_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert secret_warnings(tmp_path, caplog, "set") == []

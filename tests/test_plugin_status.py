@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,17 @@ async def test_post_without_token_setting_names_it() -> None:
         response = await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
     assert response.status_code == 503
     assert response.json() == {"error": "token is not configured: set plugins.status.API_TOKEN"}
+
+
+@pytest.mark.anyio
+async def test_unset_token_warns_for_post_only(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="plughook")
+    async with WebhookTestClient([status.plugin], {}):
+        pass
+    warnings = [r.getMessage() for r in caplog.records if "returns 503" in r.getMessage()]
+    assert warnings == [
+        "endpoint status/status returns 503 to POST until plugins.status.API_TOKEN is set"
+    ]
 
 
 @pytest.mark.anyio

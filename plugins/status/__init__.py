@@ -54,13 +54,16 @@ _require_token = signatures.bearer_token("API_TOKEN")
 class _SwitchTokenVerifier:
     """Verifier of the bearer token for every method except GET and HEAD, which are public.
 
-    It has no ``secret_field``, because the core's start-up warning for that
-    field states that the endpoint returns 503 while ``API_TOKEN`` is empty,
-    and GET still returns 200 then.
+    ``secret_field`` and ``unchecked_methods`` tell the core's start-up
+    warning that POST returns 503 while ``API_TOKEN`` is empty, and that GET
+    and HEAD do not.
     """
 
+    secret_field = _require_token.secret_field
+    unchecked_methods = frozenset({"GET", "HEAD"})
+
     async def __call__(self, request: WebhookRequest, owner: Plugin) -> None:
-        if request.method in ("GET", "HEAD"):
+        if request.method in self.unchecked_methods:
             # Nothing is checked. A failed GET is logged with no verdict.
             request.verified = None
             return
