@@ -104,8 +104,8 @@ async def test_deliveries_list_shows_record(tmp_path: Path) -> None:
 def run_in_terminal(args: list[str], columns: int) -> tuple[int, str]:
     """Run ``python -m adapters ARGS`` with its output on a terminal ``columns`` wide.
 
-    Returns the exit status and the output, read from a pseudo-terminal
-    whose window size is set as a terminal emulator sets it.
+    Returns the exit status and the output (stdout and stderr), read from a
+    pseudo-terminal whose window size is set as a terminal emulator sets it.
     """
     leader, follower = pty.openpty()
     termios.tcsetwinsize(follower, (24, columns))
@@ -116,7 +116,7 @@ def run_in_terminal(args: list[str], columns: int) -> tuple[int, str]:
         cwd=ROOT,
         env=env,
         stdout=follower,
-        stderr=subprocess.DEVNULL,
+        stderr=follower,
     )
     os.close(follower)
     chunks = []
