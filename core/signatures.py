@@ -47,6 +47,7 @@ from typing import Any, ClassVar, Literal, NoReturn
 import attrs
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
+from .config import toml_key
 from .datastructures import Headers, make_headers
 from .errors import ServiceUnavailable, Unauthorized
 from .request import WebhookRequest
@@ -789,7 +790,8 @@ class SignatureVerifier(abc.ABC):
             self.secret_field,
             self._secret_kind,
         )
-        msg = f"{self._secret_kind} is not configured: set plugins.{name}.{self.secret_field}"
+        key = f"plugins.{toml_key(name)}.{self.secret_field}"
+        msg = f"{self._secret_kind} is not configured: set {key}"
         raise ServiceUnavailable(msg)
 
     def _reject_invalid_secret(

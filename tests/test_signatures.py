@@ -926,6 +926,15 @@ async def test_verifier_returns_503_without_secret(case: str, secret: object) ->
 
 
 @pytest.mark.anyio
+async def test_verifier_503_quotes_plugin_name_as_toml() -> None:
+    plugin = SimpleNamespace(name="运维", config=SimpleNamespace(WEBHOOK_SECRET=""))
+    headers = {"X-Hub-Signature-256": sign_github(SW_BODY, SECRET)}
+    with pytest.raises(ServiceUnavailable) as caught:
+        await signatures.github()(make_request(headers, SW_BODY), plugin)
+    assert caught.value.message.endswith('set plugins."运维".WEBHOOK_SECRET')
+
+
+@pytest.mark.anyio
 async def test_verifier_logs_plugin_and_field_without_secret(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
