@@ -366,7 +366,7 @@ async def test_deliveries_show_unknown_id_is_error(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     await record_echo_delivery(tmp_path)
     result = await plughook("deliveries", "show", "nope", "--config", str(config), *PLUGIN_ARGS)
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert result.stderr.startswith(ERROR_PREFIX + "no delivery record 'nope'")
     assert "Traceback" not in result.stderr
 

@@ -103,7 +103,8 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         description="Show one recorded delivery: its summary, redacted headers and body. "
         "A JSON body is pretty-printed, and the printed text stops after "
         f"{SHOWN_BODY_LIMIT} characters unless --full is given. The response body is not "
-        "recorded, only its status.",
+        f"recorded, only its status. Exit status {EXIT_NOT_FOUND} when no record has the "
+        "given id, as for replay.",
     )
     show.add_argument(
         "record_id",
@@ -380,7 +381,7 @@ async def _get(app: WebhookApp, given_id: str) -> DeliveryRecord:
         await app.storage.close()
     if record is None:
         msg = f"no delivery record {given_id!r}; see `plughook deliveries list`"
-        raise CommandError(msg)
+        raise CommandError(msg, EXIT_NOT_FOUND)
     return record
 
 
