@@ -627,13 +627,16 @@ class WebhookApp:
             if not request.delivery_id:
                 request.delivery_id = self._delivery_id(endpoint, request)
             request.check_declared_length()
-            if endpoint.plugin.maintenance_aware and await self.in_maintenance():
-                raise ServiceUnavailable("maintenance")
             if endpoint.verify is not None and not request.replay:
                 await endpoint.verify(request, endpoint.plugin)
                 # A verifier that let the request through unchecked set None.
                 if request.verified is False:
                     request.verified = True
+            # Checked after the verifier, so that the record of a delivery
+            # refused during maintenance says whether its sender was genuine,
+            # and a genuine one can be replayed afterwards as it is.
+            if endpoint.plugin.maintenance_aware and await self.in_maintenance():
+                raise ServiceUnavailable("maintenance")
             # Only an id the sender supplied can repeat; a generated one never does.
             header = endpoint.delivery_id_header
             if header is not None and request.delivery_id == request.headers.get(header):

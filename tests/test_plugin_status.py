@@ -274,6 +274,36 @@ async def test_maintenance_rejection_records_the_delivery_id(tmp_path: Path) -> 
 
 
 @pytest.mark.anyio
+async def test_signed_delivery_refused_in_maintenance_replays_after(tmp_path: Path) -> None:
+    body, headers = github_push()
+    github_url = "/api/plugin/github-notifier/webhook/github"
+    async with WebhookTestClient(ALL_PLUGINS, CONFIG, data_dir=tmp_path) as client:
+        await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
+        refused = await client.post(github_url, content=body, headers=headers)
+        await client.post(URL, json={"status": "running"}, headers=AUTH)
+        await client.app.writer.flush()
+        [record] = await client.app.storage.deliveries_list("github-notifier", None, 10)
+        _, replayed = await client.app.replay(record.id)
+        await client.drain()
+    assert refused.status_code == 503
+    assert record.verified is True
+    assert replayed.status == 200
+    assert len(client.messages) == 1
+
+
+@pytest.mark.anyio
+async def test_bad_signature_in_maintenance_gets_401() -> None:
+    body, headers = github_push()
+    headers["X-Hub-Signature-256"] = "sha256=" + "0" * 64
+    async with WebhookTestClient(ALL_PLUGINS, CONFIG) as client:
+        await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
+        response = await client.post(
+            "/api/plugin/github-notifier/webhook/github", content=body, headers=headers
+        )
+    assert response.status_code == 401
+
+
+@pytest.mark.anyio
 async def test_running_again_unblocks() -> None:
     body, headers = github_push()
     async with WebhookTestClient(ALL_PLUGINS, CONFIG) as client:
