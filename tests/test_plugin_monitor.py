@@ -6,6 +6,7 @@ import copy
 import hashlib
 import hmac
 import json
+import logging
 import re
 import time
 from typing import Any
@@ -566,6 +567,34 @@ async def test_grafana_hmac_signature_accepted() -> None:
     )
     assert response.status_code == 200
     assert sent == 1
+
+
+@pytest.mark.anyio
+async def test_grafana_signature_without_secret_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    headers = {"Content-Type": "application/json", **AUTH, "X-Grafana-Alerting-Signature": "ab"}
+    with caplog.at_level(logging.WARNING):
+        async with WebhookTestClient([plugin], make_config()) as client:
+            first = await client.post(f"{BASE}/grafana", json=GRAFANA, headers=headers)
+            second = await client.post(f"{BASE}/grafana", json=GRAFANA, headers=headers)
+            await client.drain()
+    warnings = [
+        r.getMessage() for r in caplog.records if "GRAFANA_SECRET is empty" in r.getMessage()
+    ]
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert len(warnings) == 1
+    assert "set plugins.monitor-alert.GRAFANA_SECRET" in warnings[0]
+
+
+@pytest.mark.anyio
+async def test_grafana_without_signature_or_secret_logs_no_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        response, _ = await post_grafana_signed(make_config(), {})
+    assert response.status_code == 200
+    assert not [r for r in caplog.records if "GRAFANA_SECRET" in r.getMessage()]
 
 
 @pytest.mark.anyio

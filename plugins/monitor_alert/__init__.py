@@ -16,11 +16,12 @@ Each request becomes one chat message to ``ALERT_CHAT``; alerts below
 
 from __future__ import annotations
 
+import weakref
 from datetime import UTC, datetime, tzinfo
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core import Plugin, WebhookRequest, current_app, signatures
+from core import Plugin, WebhookApp, WebhookRequest, current_app, signatures
 from core.config import setting
 from core.errors import BadRequest
 
@@ -182,6 +183,10 @@ class _GrafanaVerifier:
 
     secret_field = "API_TOKEN"
 
+    def __init__(self) -> None:
+        # Apps that have logged the unchecked-signature warning once.
+        self._warned: weakref.WeakSet[WebhookApp] = weakref.WeakSet()
+
     async def __call__(self, request: WebhookRequest, owner: Plugin) -> None:
         await _require_token(request, owner)
         config = _config()
@@ -192,6 +197,21 @@ class _GrafanaVerifier:
                 timestamp_header=config.GRAFANA_TIMESTAMP_HEADER or None,
             )
             await verify_signature(request, owner)
+        elif request.headers.get(config.GRAFANA_SIGNATURE_HEADER):
+            # Grafana signs only when its contact point has a secret, so the
+            # operator most likely forgot to give plughook the same one. Once
+            # per app: every alert would repeat it.
+            app = current_app()
+            if app in self._warned:
+                return
+            self._warned.add(app)
+            logger.warning(
+                "delivery %s carries %s, but GRAFANA_SECRET is empty, so only the token was "
+                "checked; set plugins.monitor-alert.GRAFANA_SECRET to the contact point's "
+                "secret to check the signature too",
+                request.delivery_id,
+                config.GRAFANA_SIGNATURE_HEADER,
+            )
 
 
 _verify_grafana = _GrafanaVerifier()
