@@ -257,9 +257,13 @@ class Outbox:
             await self._record(self._failed(channel, message, error), message)
         except anyio.get_cancelled_exc_class():
             # Shutdown past the grace period: the platform may have the message
-            # already. Storing that ends this worker's claim, so another
+            # already, so the cut-off send counts as an attempt and a possible
+            # duplicate. It does not dead-letter the message even at
+            # max_attempts, because the channel did not fail: the next failed
+            # attempt does. Storing this ends the worker's claim, so another
             # instance can send the message at once instead of after the
             # visibility timeout.
+            message.attempts += 1
             message.possible_duplicates += 1
             message.last_error = "send cancelled at shutdown; the chat may have the message"
             message.next_attempt_at = self._clock()

@@ -46,7 +46,9 @@ class OutboxMessage:
     next_attempt_at: float = 0.0
     state: OutboxState = "pending"
     last_error: str = ""
-    # Attempts that timed out and so may have reached the chat already.
+    # Attempts that may have reached the chat already: failures such as a
+    # timeout after the request went out, sends cut off at shutdown and, on
+    # Redis, sends taken over from a consumer that went silent.
     possible_duplicates: int = 0
     # End of a worker's claim on the message, in seconds since the epoch, or
     # 0.0 when no worker has claimed it. ``outbox_due`` sets it when a worker

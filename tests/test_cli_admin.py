@@ -524,12 +524,14 @@ async def message_in_flight(
             yield message_id
 
 
-def listed_row(stdout: str, message_id: str) -> dict[str, str]:
-    """Return the STATE and NEXT ATTEMPT cells of ``message_id`` in `outbox list` output."""
+def listed_row(
+    stdout: str, message_id: str, columns: tuple[str, ...] = ("STATE", "NEXT ATTEMPT")
+) -> dict[str, str]:
+    """Return the ``columns`` cells of ``message_id`` in `outbox list` output."""
     header, *rows = stdout.splitlines()
     [row] = [line for line in rows if line.startswith(message_id[:12])]
     cells = {}
-    for column in ("STATE", "NEXT ATTEMPT"):
+    for column in columns:
         start = header.index(column)
         cells[column] = row[start:].split("  ")[0]
     return cells
@@ -563,6 +565,42 @@ async def test_outbox_list_on_redis_marks_sending(tmp_path: Path, redis_url: str
     assert listed.returncode == 0, listed.stderr
     assert listed_row(listed.stdout, message_id) == {"STATE": "sending", "NEXT ATTEMPT": "-"}
     assert shown.stdout.splitlines()[1] == "state: sending"
+
+
+async def list_after_cut_off_send(
+    folder: Path, config: Path, storage: StorageSettings | None = None
+) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """Stop an app while its send waits; return the message id and `outbox list` after it."""
+    async with message_in_flight(folder, storage) as message_id:
+        pass
+    listed = await plughook("outbox", "list", "--config", str(config), *PLUGIN_ARGS)
+    return message_id, listed
+
+
+async def test_outbox_list_counts_cut_off_send(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    message_id, listed = await list_after_cut_off_send(tmp_path, config)
+    assert listed.returncode == 0, listed.stderr
+    assert listed_row(listed.stdout, message_id, ("STATE", "ATTEMPTS")) == {
+        "STATE": "pending",
+        "ATTEMPTS": "1",
+    }
+    assert "possible duplicates: 1 (attempts that may have reached the chat)" in listed.stdout
+
+
+async def test_outbox_list_on_redis_counts_cut_off_send(tmp_path: Path, redis_url: str) -> None:
+    namespace = f"cli-{time.monotonic_ns()}"
+    config = write_config(
+        tmp_path, f'[storage]\nbackend = "redis"\nurl = "{redis_url}"\nnamespace = "{namespace}"\n'
+    )
+    storage = StorageSettings(backend="redis", url=redis_url, namespace=namespace)
+    message_id, listed = await list_after_cut_off_send(tmp_path, config, storage)
+    assert listed.returncode == 0, listed.stderr
+    assert listed_row(listed.stdout, message_id, ("STATE", "ATTEMPTS")) == {
+        "STATE": "pending",
+        "ATTEMPTS": "1",
+    }
+    assert "possible duplicates: 1 (attempts that may have reached the chat)" in listed.stdout
 
 
 async def test_outbox_list_after_failed_send_is_pending(tmp_path: Path) -> None:

@@ -465,12 +465,51 @@ async def test_shutdown_past_grace_warns(tmp_path: Path, caplog: pytest.LogCaptu
     # The stand-in had received the cancelled request, so the message shows twice.
     assert [text for m in server.messages for text in m.texts] == ["slow", "slow"]
     assert f"onebot_v11-group_5 (message {stored.id})" in shutdown_line
+    assert stored.attempts == 1
     assert stored.possible_duplicates == 1
     assert stored.last_error == "send cancelled at shutdown; the chat may have the message"
     assert delivered_lines == [
         f"message {stored.id} to onebot_v11-group_5 delivered; 1 earlier attempt(s) may have "
         "reached the chat too, so it may show more than once"
     ]
+
+
+async def test_cut_off_last_attempt_is_tried_again(tmp_path: Path) -> None:
+    one_attempt = OutboxSettings(base_delay=0.01, max_delay=0.05, max_attempts=1)
+    async with OneBotStandIn(token=TOKEN) as server:
+        server.script.append(ScriptedResponse(delay=1.0))
+        options: dict[str, Any] = {
+            "kind": "onebot_v11",
+            "api_url": server.url,
+            "access_token": TOKEN,
+            "timeout": 5.0,
+        }
+        settings = Settings(
+            outbox=one_attempt,
+            channels={"onebot_v11": options},
+            server=ServerSettings(grace_period=0.1),
+        )
+        app = WebhookApp([], data_dir=tmp_path, settings=settings)
+        async with app.running():
+            assert app.outbox is not None
+            await app.outbox.put("onebot_v11-group_5", "cut off")
+            await wait_for_requests(server, 1)
+        [after_shutdown] = await stored_messages(tmp_path)
+
+        server.script.append(ScriptedResponse(http_status=500))
+        restarted = make_app(tmp_path, server.url, outbox=one_attempt)
+        async with restarted.running():
+            assert restarted.outbox is not None
+            with anyio.fail_after(10):
+                while restarted.outbox.dead_lettered < 1:
+                    await anyio.sleep(0.005)
+        [after_failure] = await stored_messages(tmp_path)
+    # The cut-off send used the only attempt, yet the message stays pending:
+    # the channel never failed. The failed attempt after the restart ends it.
+    assert after_shutdown.attempts == 1
+    assert after_shutdown.state == "pending"
+    assert after_failure.attempts == 2
+    assert after_failure.state == "dead"
 
 
 async def test_send_failing_at_shutdown_is_not_retried(
