@@ -224,7 +224,8 @@ return 1
 #   consumer that finds it due takes it over with XCLAIM.
 # - claimed: a consumer is sending it. Once it has been idle for the
 #   visibility timeout, that consumer counts as dead, and XAUTOCLAIM hands
-#   the head to the caller as a possible duplicate.
+#   the head to the caller. The dead consumer's send counts as an attempt
+#   and as a possible duplicate.
 _OUTBOX_DUE = (
     _OUTBOX_LUA_HELPERS
     + """
@@ -260,6 +261,7 @@ for _, chat in ipairs(chats) do
         id = head
       elseif idle >= visibility then
         redis.call('XAUTOCLAIM', stream, GROUP, consumer, visibility, '0-0', 'COUNT', 1)
+        redis.call('HINCRBY', message_key(head), 'attempts', 1)
         redis.call('HINCRBY', message_key(head), 'possible_duplicates', 1)
         id = head
         silent = pending[2]
@@ -533,7 +535,8 @@ class RedisStorage(Storage):
         stays hidden from every other consumer until it is updated or removed,
         or until it has been idle for ``visibility_timeout`` seconds; then
         another consumer claims it (XAUTOCLAIM) and it is returned again with
-        ``possible_duplicates`` raised by one (at-least-once delivery).
+        ``attempts`` and ``possible_duplicates`` raised by one (at-least-once
+        delivery).
         """
         if limit <= 0:
             return []

@@ -98,6 +98,7 @@ async def test_silent_consumer_head_is_reclaimed(
     with caplog.at_level(logging.WARNING, "plughook.outbox"):
         [again] = await second.outbox_due(T0 + VISIBILITY + 2, 10, frozenset())
     assert again.id == a1.id
+    assert again.attempts == 1
     assert again.possible_duplicates == 1
     [line] = [r.getMessage() for r in caplog.records]
     assert f"message {a1.id} to console-a was read by consumer {first.consumer}" in line
