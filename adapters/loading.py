@@ -27,6 +27,7 @@ from .server import ADAPTERS
 __all__ = [
     "DEFAULT_CONFIG_FILE",
     "ENTRY_POINT_GROUP",
+    "EXIT_NOT_FOUND",
     "EXIT_USAGE",
     "CommandError",
     "ConfigFile",
@@ -42,6 +43,9 @@ __all__ = [
 
 # argparse's own status for usage errors, kept for every problem the user fixes.
 EXIT_USAGE = 2
+# No delivery record or outbox message has the id given to a command, so a
+# script can tell a wrong id from a usage error.
+EXIT_NOT_FOUND = 3
 # Read from the working directory when --config is not given; a missing
 # default file means "run with the defaults".
 DEFAULT_CONFIG_FILE = "plughook.toml"

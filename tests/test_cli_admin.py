@@ -404,12 +404,31 @@ async def test_outbox_list_retry_and_purge(tmp_path: Path) -> None:
     assert re.search(r"^dead-1 +pending ", remaining.stdout, re.MULTILINE)
 
 
-async def test_outbox_retry_unknown_id_is_error(tmp_path: Path) -> None:
+async def test_outbox_retry_unknown_id_exits_3(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     await add_messages(tmp_path)
     result = await plughook("outbox", "retry", "missing", "--config", str(config), *PLUGIN_ARGS)
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "no dead message 'missing'" in result.stderr
+
+
+async def test_outbox_retry_of_ambiguous_pending_prefix(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    first = OutboxMessage("3c3c0000000000000000", "console-ops", "one", time.time())
+    second = OutboxMessage("3c3c1111111111111111", "console-ops", "two", time.time())
+    await add_messages(tmp_path, first, second)
+    result = await plughook("outbox", "retry", "3c3c", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 2
+    assert "2 pending messages have ids starting with '3c3c'" in result.stderr
+
+
+@pytest.mark.parametrize("action", ["show", "retry"])
+async def test_outbox_help_lists_exit_statuses(action: str) -> None:
+    result = await plughook("outbox", action, "--help")
+    text = " ".join(result.stdout.split())
+    assert result.returncode == 0, result.stderr
+    assert "Exit status 3 when no message has the given id" in text
+    assert "2 when several messages have ids starting with it" in text
 
 
 async def test_outbox_retry_takes_id_prefix(tmp_path: Path) -> None:
@@ -623,12 +642,22 @@ async def test_outbox_list_after_failed_send_is_pending(tmp_path: Path) -> None:
     assert cells == {"STATE": "pending", "NEXT ATTEMPT": "in 10 min"}
 
 
-async def test_outbox_show_unknown_id_is_error(tmp_path: Path) -> None:
+async def test_outbox_show_unknown_id_exits_3(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     await add_messages(tmp_path)
     result = await plughook("outbox", "show", "nope", "--config", str(config), *PLUGIN_ARGS)
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "no message 'nope' in the outbox" in result.stderr
+
+
+async def test_outbox_show_ambiguous_prefix_exits_2(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    first = OutboxMessage("4d4d0000000000000000", "console-ops", "one", 1.0)
+    second = OutboxMessage("4d4d1111111111111111", "console-ops", "two", 2.0, state="dead")
+    await add_messages(tmp_path, first, second)
+    result = await plughook("outbox", "show", "4d4d", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 2
+    assert "2 messages have ids starting with '4d4d'" in result.stderr
 
 
 async def test_outbox_purge_rejects_bad_age(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from core.display import terminal_safe
 from core.errors import UnverifiedReplay
 from core.records import DeliveryRecord
 
-from ..loading import EXIT_USAGE, CommandError
+from ..loading import EXIT_NOT_FOUND, EXIT_USAGE, CommandError
 from . import (
     align_columns,
     common_options,
@@ -48,10 +48,10 @@ ALL_RECORDS = 1_000_000_000
 # Bodies of this type are shown as decoded fields.
 FORM_TYPE = "application/x-www-form-urlencoded"
 # Exit statuses of `replay`. Status 0 means the handler answered below 500,
-# and EXIT_USAGE covers usage errors and records that cannot be replayed at
-# all. A 5xx shares status 1 with unexpected errors (adapters.cli.EXIT_ERROR).
+# EXIT_USAGE covers usage errors and records that cannot be replayed at
+# all, and EXIT_NOT_FOUND an unknown id. A 5xx shares status 1 with
+# unexpected errors (adapters.cli.EXIT_ERROR).
 EXIT_HANDLER_FAILED = 1
-EXIT_NOT_FOUND = 3
 EXIT_UNVERIFIED = 4
 
 

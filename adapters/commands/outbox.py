@@ -16,7 +16,7 @@ from core import WebhookApp
 from core.display import terminal_safe
 from core.records import OutboxMessage, OutboxState
 
-from ..loading import CommandError
+from ..loading import EXIT_NOT_FOUND, EXIT_USAGE, CommandError
 from . import (
     align_columns,
     fit_line,
@@ -76,7 +76,9 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         "show",
         parents=[common],
         help="print one message whole",
-        description="Print every field of one queued message and its whole text.",
+        description="Print every field of one queued message and its whole text. Exit "
+        f"status {EXIT_NOT_FOUND} when no message has the given id, and {EXIT_USAGE} when "
+        "several messages have ids starting with it or for a usage error.",
     )
     show.add_argument(
         "message_id",
@@ -91,7 +93,10 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         help="send dead messages again",
         description="Move dead messages back to pending; the running server's worker "
         "sends them within a few seconds, with the channel settings it started with. "
-        "After changing a [channels.*] table, restart `plughook serve` first.",
+        "After changing a [channels.*] table, restart `plughook serve` first. Exit status "
+        f"{EXIT_NOT_FOUND} when no message has the given id, and {EXIT_USAGE} when several "
+        "messages have ids starting with it, when the message is pending, or for a usage "
+        "error.",
     )
     target = retry.add_mutually_exclusive_group(required=True)
     target.add_argument(
@@ -308,7 +313,7 @@ async def _show(app: WebhookApp, prefix: str) -> OutboxMessage:
         await app.storage.close()
     if message is None:
         msg = f"no message {prefix!r} in the outbox; see `plughook outbox list`"
-        raise CommandError(msg)
+        raise CommandError(msg, EXIT_NOT_FOUND)
     return message
 
 
@@ -341,10 +346,9 @@ def run_retry(args: argparse.Namespace) -> int:
     if count == 0 and not args.all_dead:
         found = anyio.run(_pending_message, app, args.message_id)
         if found is not None:
-            msg = _not_dead_error(*found, time.time())
-        else:
-            msg = f"no dead message {args.message_id!r}; see `plughook outbox list --state dead`"
-        raise CommandError(msg)
+            raise CommandError(_not_dead_error(*found, time.time()))
+        msg = f"no dead message {args.message_id!r}; see `plughook outbox list --state dead`"
+        raise CommandError(msg, EXIT_NOT_FOUND)
     print(f"{count} dead message{'' if count == 1 else 's'} moved back to pending")
     return 0
 
@@ -379,7 +383,8 @@ async def _pending_message(app: WebhookApp, prefix: str) -> tuple[OutboxMessage,
     """Return the one pending message whose id starts with ``prefix``, or None.
 
     The flag is true when an earlier message of its chat is still pending,
-    so that this one is sent after it.
+    so that this one is sent after it. Raises ``CommandError`` when several
+    pending messages match.
     """
     await app.storage.open()
     try:
@@ -387,8 +392,6 @@ async def _pending_message(app: WebhookApp, prefix: str) -> tuple[OutboxMessage,
         if message is None:
             return None
         queue = await app.storage.outbox_chat_pending(message.chat_key, 1)
-    except CommandError:
-        return None
     finally:
         await app.storage.close()
     return message, bool(queue) and queue[0].id != message.id
