@@ -642,6 +642,15 @@ async def test_outbox_list_after_failed_send_is_pending(tmp_path: Path) -> None:
     assert cells == {"STATE": "pending", "NEXT ATTEMPT": "in 10 min"}
 
 
+async def test_outbox_list_help_describes_table() -> None:
+    result = await plughook("outbox", "list", "--help")
+    text = " ".join(result.stdout.split())
+    assert result.returncode == 0, result.stderr
+    assert "List queued messages in queue order, one line each" in text
+    assert "the CREATED heading names the UTC offset" in text
+    assert "each text goes on a line below its row" in text
+
+
 async def test_outbox_show_unknown_id_exits_3(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     await add_messages(tmp_path)

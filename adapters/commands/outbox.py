@@ -56,7 +56,19 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    listing = actions.add_parser("list", parents=[common], help="list queued messages")
+    listing = actions.add_parser(
+        "list",
+        parents=[common],
+        help="list queued messages",
+        description="List queued messages in queue order, one line each, with a message's "
+        "possible duplicates and last error on lines below it. Times are local, and the "
+        f"CREATED heading names the UTC offset. Ids are cut to {SHOWN_ID_LENGTH} characters, "
+        "which show and retry accept. In a terminal, texts and notes are cut to its width: "
+        "TEXT gets the columns that the other columns leave, and when fewer than "
+        f"{MIN_TEXT_COLUMNS} are left, each text goes on a line below its row and CREATED is "
+        "left out if the row is still too wide. When not printing to a terminal, texts are "
+        f"cut to {SHOWN_TEXT_LIMIT} columns.",
+    )
     listing.add_argument(
         "--state",
         choices=["pending", "dead"],
