@@ -154,7 +154,10 @@ async def _serve_litestar(
 def _log_shutdown(webhook_app: WebhookApp) -> None:
     """Mark the app as stopping, so ``/healthz`` returns 503, and log the grace period."""
     webhook_app.serving = False
+    # The adapter waits for requests, then the core app for handlers that
+    # returned 202 early, background tasks and outbox sends, each in turn.
     logger.info(
-        "shutting down: no new connections, in-flight requests get up to %.1f s",
+        "shutting down: no new connections; requests and handlers in flight, background "
+        "tasks and chat messages being sent each get up to %.1f s to finish",
         webhook_app.settings.server.grace_period,
     )

@@ -211,6 +211,10 @@ def test_serve_answers_then_stops_gracefully(adapter: str, tmp_path: Path) -> No
     assert in_flight == (200, {"slept": 1.0})
     assert status == 0
     assert "received SIGTERM; shutting down" in stderr
+    assert (
+        "shutting down: no new connections; requests and handlers in flight, background "
+        "tasks and chat messages being sent each get up to 10.0 s to finish"
+    ) in stderr
     assert "plughook app stopped" in stderr
     assert "Traceback" not in stderr
     assert (tmp_path / "data" / "plughook.sqlite3").exists()

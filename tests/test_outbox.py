@@ -158,6 +158,24 @@ async def test_permanent_error_dead_letters_then_retry(tmp_path: Path) -> None:
     assert [t for m in server.messages for t in m.texts] == ["rejected once"]
 
 
+async def test_dead_letter_log_names_retry_command(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with OneBotStandIn(token=TOKEN) as server:
+        server.script.append(ScriptedResponse(retcode=100))
+        app = make_app(tmp_path, server.url)
+        with caplog.at_level(logging.ERROR, "plughook.outbox"):
+            async with app.running():
+                assert app.outbox is not None
+                [message_id] = await app.outbox.put("onebot_v11-group_5", "rejected")
+                await wait_for_idle(app)
+    [line] = [r.getMessage() for r in outbox_records(caplog)]
+    assert line.startswith(f"message {message_id} to onebot_v11-group_5 dead-lettered after 1 ")
+    assert line.endswith(
+        f"; once the cause is fixed, resend it with `plughook outbox retry {message_id}`"
+    )
+
+
 async def test_wrong_token_is_configuration_error(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -39,8 +39,9 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="run the HTTP server",
         description="Run the webhook server until SIGINT or SIGTERM, then shut down "
-        "gracefully: stop accepting, let in-flight requests finish within "
-        "server.grace_period seconds and write pending records.",
+        "gracefully: stop accepting, give requests and handlers in flight, background "
+        "tasks and chat messages being sent up to server.grace_period seconds each to "
+        "finish, and write pending records.",
     )
     parser.add_argument(
         "--adapter",
