@@ -344,6 +344,7 @@ class WebhookApp:
             await self._recover(interrupt_tasks=workers)
             if workers:
                 self.warn_unconfigured_secrets()
+                self.warn_unset_chat_settings()
             await task_group.__aenter__()
         except BaseException:
             for channel in channels_started:
@@ -419,6 +420,32 @@ class WebhookApp:
                     name,
                     field,
                 )
+
+    def warn_unset_chat_settings(self, configs: dict[str, Any] | None = None) -> None:
+        """Log each empty ``chat_keys=True`` setting, because the plugin then sends nothing there.
+
+        The plugin's handlers still return success, so without this
+        warning the missing chat shows only in a log line per delivery.
+        ``configs`` are plugin configs from ``check_config``. By default they
+        are the running app's.
+        """
+        configs = self._configs if configs is None else configs
+        for name, config in configs.items():
+            if config is None:
+                continue
+            chat_settings = chat_key_settings(config)
+            for field, keys in chat_settings:
+                if keys:
+                    continue
+                key = f"plugins.{toml_key(name)}.{field}"
+                if len(chat_settings) == 1:
+                    logger.warning("plugin %s sends no chat messages until %s is set", name, key)
+                else:
+                    logger.warning(
+                        "plugin %s sends none of the chat messages meant for %s until it is set",
+                        name,
+                        key,
+                    )
 
     async def _recover(self, *, interrupt_tasks: bool) -> None:
         # Without workers this process runs beside a server that owns the tasks.

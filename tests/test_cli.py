@@ -361,6 +361,47 @@ def test_serve_warns_and_names_unset_status_token(tmp_path: Path) -> None:
     assert report[0] == 200
 
 
+GITHUB_ARGS = ("--plugin", "plugins.github_notifier", "--no-entry-points")
+CHAT_WARNING = (
+    "plugin github-notifier sends no chat messages until "
+    "plugins.github-notifier.NOTIFICATION_CHAT is set"
+)
+
+
+def test_check_config_warns_of_empty_chat_setting(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[plugins.github-notifier]\nWEBHOOK_SECRET = "s"\n')
+
+    result = run_cli("check-config", "--config", str(config), *GITHUB_ARGS)
+
+    assert result.returncode == 0, result.stdout
+    assert CHAT_WARNING in result.stderr
+
+
+def test_check_config_quiet_about_set_chat_setting(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        '[plugins.github-notifier]\nWEBHOOK_SECRET = "s"\nNOTIFICATION_CHAT = "console-ops"\n',
+    )
+
+    result = run_cli("check-config", "--config", str(config), *GITHUB_ARGS)
+
+    assert result.returncode == 0, result.stdout
+    assert "sends no chat messages" not in result.stderr
+
+
+def test_serve_warns_of_empty_chat_setting(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[plugins.github-notifier]\nWEBHOOK_SECRET = "s"\n')
+    args = ["--config", str(config), "--port", "0", *GITHUB_ARGS]
+
+    with serving(args, tmp_path / "stderr.txt") as server:
+        server.read_banner(endpoint_count=1)
+        server.wait_for_log("plughook instance")
+        server.stop()
+        stderr = server.stderr()
+
+    assert CHAT_WARNING in stderr
+
+
 def test_check_config_lists_problems_with_keys(tmp_path: Path) -> None:
     config = write_config(
         tmp_path,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -318,3 +319,43 @@ def test_unset_secret_warning_names_checked_methods(
 
 def test_set_secret_gives_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert secret_warnings(tmp_path, caplog, "set") == []
+
+
+relay = Plugin("relay", version="1")
+
+
+@relay.mount_config()
+class RelayConfig:
+    ALERTS: str = setting("", chat_keys=True)
+    REPORTS: str = setting("console-ops", chat_keys=True)
+
+
+def chat_warnings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, plugin: Plugin, config: dict[str, Any]
+) -> list[str]:
+    """Return the start-up warnings about empty chat settings of ``plugin``."""
+    app = WebhookApp([plugin], config, data_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="plughook"):
+        app.warn_unset_chat_settings(app.check_config())
+    return [r.getMessage() for r in caplog.records if "chat messages" in r.getMessage()]
+
+
+def test_empty_chat_setting_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert chat_warnings(tmp_path, caplog, chatty, {"chatty": {"NOTIFY": " , "}}) == [
+        "plugin chatty sends no chat messages until plugins.chatty.NOTIFY is set"
+    ]
+
+
+def test_set_chat_setting_gives_no_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert chat_warnings(tmp_path, caplog, chatty, {"chatty": {"NOTIFY": "console-ops"}}) == []
+
+
+def test_empty_chat_setting_beside_set_one_is_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert chat_warnings(tmp_path, caplog, relay, {}) == [
+        "plugin relay sends none of the chat messages meant for plugins.relay.ALERTS "
+        "until it is set"
+    ]

@@ -60,6 +60,7 @@ def _app_problems(settings: Settings, plugins: list[Plugin]) -> list[tuple[str, 
     except ConfigError as exc:
         return exc.problems + problems
     app.warn_unconfigured_secrets(configs)
+    app.warn_unset_chat_settings(configs)
     return problems
 
 
