@@ -20,7 +20,7 @@ import attrs
 from core import Plugin, Settings, WebhookApp
 from core.config import structure_config
 from core.errors import ConfigError
-from core.settings import expand_env, read_config_file
+from core.settings import env_references, expand_env, read_config_file
 
 from .server import ADAPTERS
 
@@ -272,6 +272,6 @@ def _unique(plugins: Iterable[Plugin]) -> list[Plugin]:
 def build_app(settings: Settings, plugins: Sequence[Plugin], config: ConfigFile) -> WebhookApp:
     """Create the ``WebhookApp``; raise ``CommandError`` when the settings cannot back it."""
     try:
-        return WebhookApp(plugins, settings=settings)
+        return WebhookApp(plugins, settings=settings, env_references=env_references(config.data))
     except ConfigError as exc:
         raise problems_error(config, exc.problems) from exc

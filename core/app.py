@@ -9,7 +9,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -72,11 +72,15 @@ class WebhookApp:
         channels: Mapping[str, Channel] | None = None,
         default_channel: Channel | None = None,
         clock: Callable[[], float] = time.time,
+        env_references: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.router = Router(plugins)
         self.plugins = self.router.plugins
         self._raw_config = dict(config if config is not None else self.settings.plugins)
+        # Names of the environment variables that each setting's string reads,
+        # by dotted key (core.settings.env_references), for the warnings.
+        self._env_references = dict(env_references or {})
         # Set once a caller has reported the tables of plugins not loaded itself.
         self._unknown_tables_reported = False
         self.data_dir = Path(data_dir if data_dir is not None else self.settings.data_dir)
@@ -381,53 +385,58 @@ class WebhookApp:
                 await self.storage.close()
             logger.info("plughook app stopped")
 
-    def warn_unconfigured_secrets(self, configs: dict[str, Any] | None = None) -> None:
+    def warn_unconfigured_secrets(
+        self, configs: dict[str, Any] | None = None, skip: Collection[str] = ()
+    ) -> None:
         """Log each endpoint that returns 503 until its verifier's secret is set.
 
         A verifier names that setting in ``secret_field``. A verifier that
         lets some methods through without the secret lists them in
         ``unchecked_methods``, and the warning then names the methods that
         return 503. ``configs`` are plugin configs from ``check_config``. By
-        default they are the running app's.
+        default they are the running app's. A plugin missing from them, and
+        a setting whose dotted key is in ``skip`` (one already reported as
+        invalid), get no warning.
         """
         configs = self._configs if configs is None else configs
         for endpoint in self.router.endpoints():
             field = getattr(endpoint.verify, "secret_field", None)
             if field is None or getattr(endpoint.verify, "allow_unsigned", False):
                 continue
-            config = configs.get(endpoint.plugin.name)
-            if getattr(config, field, None):
+            name = endpoint.plugin.name
+            key = f"plugins.{toml_key(name)}.{field}"
+            if name not in configs or key in skip or getattr(configs[name], field, None):
                 continue
 
-            name = endpoint.plugin.name
             unchecked = frozenset(getattr(endpoint.verify, "unchecked_methods", ()))
             if not unchecked:
                 logger.warning(
-                    "endpoint %s%s returns 503 until plugins.%s.%s is set",
+                    "endpoint %s%s returns 503 until %s is set%s",
                     name,
                     endpoint.path,
-                    name,
-                    field,
+                    key,
+                    self._empty_env_note(key),
                 )
                 continue
             checked = _checked_methods(endpoint, unchecked)
             if checked:
                 logger.warning(
-                    "endpoint %s%s returns 503 to %s until plugins.%s.%s is set",
+                    "endpoint %s%s returns 503 to %s until %s is set%s",
                     name,
                     endpoint.path,
                     checked,
-                    name,
-                    field,
+                    key,
+                    self._empty_env_note(key),
                 )
 
-    def warn_unset_chat_settings(self, configs: dict[str, Any] | None = None) -> None:
+    def warn_unset_chat_settings(
+        self, configs: dict[str, Any] | None = None, skip: Collection[str] = ()
+    ) -> None:
         """Log each empty ``chat_keys=True`` setting, because the plugin then sends nothing there.
 
         The plugin's handlers still return success, so without this
         warning the missing chat shows only in a log line per delivery.
-        ``configs`` are plugin configs from ``check_config``. By default they
-        are the running app's.
+        ``configs`` and ``skip`` are as for ``warn_unconfigured_secrets``.
         """
         configs = self._configs if configs is None else configs
         for name, config in configs.items():
@@ -435,17 +444,30 @@ class WebhookApp:
                 continue
             chat_settings = chat_key_settings(config)
             for field, keys in chat_settings:
-                if keys:
-                    continue
                 key = f"plugins.{toml_key(name)}.{field}"
+                if keys or key in skip:
+                    continue
+                note = self._empty_env_note(key)
                 if len(chat_settings) == 1:
-                    logger.warning("plugin %s sends no chat messages until %s is set", name, key)
+                    logger.warning(
+                        "plugin %s sends no chat messages until %s is set%s", name, key, note
+                    )
                 else:
                     logger.warning(
-                        "plugin %s sends none of the chat messages meant for %s until it is set",
+                        "plugin %s sends none of the chat messages meant for %s until it is set%s",
                         name,
                         key,
+                        note,
                     )
+
+    def _empty_env_note(self, key: str) -> str:
+        """Return a note naming the environment variables that the empty setting ``key`` reads."""
+        names = list(dict.fromkeys(self._env_references.get(key, ())))
+        if not names:
+            return ""
+        variables = " and ".join(f"${{{name}}}" for name in names)
+        verb = "is" if len(names) == 1 else "are"
+        return f" (it reads {variables}, which {verb} empty)"
 
     async def _recover(self, *, interrupt_tasks: bool) -> None:
         # Without workers this process runs beside a server that owns the tasks.

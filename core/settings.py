@@ -20,6 +20,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StorageSettings",
+    "env_references",
     "expand_env",
     "load_settings",
     "read_config_file",
@@ -109,11 +110,26 @@ class Settings:
     plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
 
 
-def expand_env(value: Any, key: str = "", problems: list[tuple[str, str]] | None = None) -> Any:
-    """Replace ``${NAME}`` in every string of ``value`` with the environment variable."""
+def expand_env(
+    value: Any,
+    key: str = "",
+    problems: list[tuple[str, str]] | None = None,
+    references: dict[str, list[str]] | None = None,
+) -> Any:
+    """Replace ``${NAME}`` in every string of ``value`` with the environment variable.
+
+    A variable that is not set is added to ``problems`` under the dotted key
+    of its string. ``references`` receives the names of the variables each
+    string reads, by dotted key.
+    """
     if problems is None:
         problems = []
+    if references is None:
+        references = {}
     if isinstance(value, str):
+        names = _ENV_PATTERN.findall(value)
+        if names:
+            references[key] = names
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -125,12 +141,24 @@ def expand_env(value: Any, key: str = "", problems: list[tuple[str, str]] | None
         return _ENV_PATTERN.sub(replace, value)
     if isinstance(value, Mapping):
         return {
-            k: expand_env(v, f"{key}.{toml_key(str(k))}" if key else toml_key(str(k)), problems)
+            k: expand_env(
+                v, f"{key}.{toml_key(str(k))}" if key else toml_key(str(k)), problems, references
+            )
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [expand_env(v, f"{key}[{i}]", problems) for i, v in enumerate(value)]
+        return [expand_env(v, f"{key}[{i}]", problems, references) for i, v in enumerate(value)]
     return value
+
+
+def env_references(data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Return the names of the environment variables that each string of ``data`` reads.
+
+    The keys are dotted TOML keys, as in ``ConfigError`` problems.
+    """
+    references: dict[str, list[str]] = {}
+    expand_env(data, "", [], references)
+    return references
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:

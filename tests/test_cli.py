@@ -106,13 +106,15 @@ def assert_one_error_line(result: subprocess.CompletedProcess[str], *fragments: 
 class ServeProcess:
     """A running ``plughook serve``; stdout is read for the banner, stderr goes to a file."""
 
-    def __init__(self, args: Sequence[str], stderr_path: Path) -> None:
+    def __init__(
+        self, args: Sequence[str], stderr_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.stderr_path = stderr_path
         self._stderr = stderr_path.open("w", encoding="utf-8")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "adapters", "serve", *args],
             cwd=ROOT,
-            env=_env(),
+            env=env or _env(),
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,
@@ -152,8 +154,10 @@ class ServeProcess:
 
 
 @contextmanager
-def serving(args: Sequence[str], stderr_path: Path) -> Iterator[ServeProcess]:
-    server = ServeProcess(args, stderr_path)
+def serving(
+    args: Sequence[str], stderr_path: Path, env: dict[str, str] | None = None
+) -> Iterator[ServeProcess]:
+    server = ServeProcess(args, stderr_path, env)
     try:
         yield server
     finally:
@@ -400,6 +404,60 @@ def test_serve_warns_of_empty_chat_setting(tmp_path: Path) -> None:
         stderr = server.stderr()
 
     assert CHAT_WARNING in stderr
+
+
+ENV_SETTINGS = """
+[plugins.github-notifier]
+WEBHOOK_SECRET = "${GITHUB_WEBHOOK_SECRET}"
+NOTIFICATION_CHAT = "${PLUGHOOK_TEST_CHAT}"
+"""
+EMPTY_SECRET_WARNING = (
+    "endpoint github-notifier/github returns 503 until plugins.github-notifier.WEBHOOK_SECRET "
+    "is set (it reads ${GITHUB_WEBHOOK_SECRET}, which is empty)"
+)
+EMPTY_CHAT_WARNING = (
+    "plugin github-notifier sends no chat messages until plugins.github-notifier."
+    "NOTIFICATION_CHAT is set (it reads ${PLUGHOOK_TEST_CHAT}, which is empty)"
+)
+
+
+def test_check_config_no_warning_for_missing_variable(tmp_path: Path) -> None:
+    config = write_config(tmp_path, ENV_SETTINGS)
+    env = {k: v for k, v in _env().items() if k != "PLUGHOOK_TEST_CHAT"}
+
+    result = run_cli("check-config", "--config", str(config), *GITHUB_ARGS, env=env)
+
+    assert result.returncode == 1, result.stdout
+    assert "GITHUB_WEBHOOK_SECRET is not set" in result.stdout
+    assert "PLUGHOOK_TEST_CHAT is not set" in result.stdout
+    assert "returns 503" not in result.stderr
+    assert "sends no chat messages" not in result.stderr
+
+
+def test_check_config_names_empty_variable(tmp_path: Path) -> None:
+    config = write_config(tmp_path, ENV_SETTINGS)
+    env = _env(GITHUB_WEBHOOK_SECRET="", PLUGHOOK_TEST_CHAT="")
+
+    result = run_cli("check-config", "--config", str(config), *GITHUB_ARGS, env=env)
+
+    assert result.returncode == 0, result.stdout
+    assert EMPTY_SECRET_WARNING in result.stderr
+    assert EMPTY_CHAT_WARNING in result.stderr
+
+
+def test_serve_names_empty_variable(tmp_path: Path) -> None:
+    config = write_config(tmp_path, ENV_SETTINGS)
+    args = ["--config", str(config), "--port", "0", *GITHUB_ARGS]
+    env = _env(GITHUB_WEBHOOK_SECRET="", PLUGHOOK_TEST_CHAT="")
+
+    with serving(args, tmp_path / "stderr.txt", env) as server:
+        server.read_banner(endpoint_count=1)
+        server.wait_for_log("plughook instance")
+        server.stop()
+        stderr = server.stderr()
+
+    assert EMPTY_SECRET_WARNING in stderr
+    assert EMPTY_CHAT_WARNING in stderr
 
 
 def test_check_config_lists_problems_with_keys(tmp_path: Path) -> None:

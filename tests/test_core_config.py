@@ -13,7 +13,7 @@ import pytest
 from core import Plugin, Settings, WebhookApp, WebhookRequest
 from core.config import redacted_repr, setting, structure_config, toml_key
 from core.errors import ConfigError
-from core.settings import load_settings, read_config_file
+from core.settings import env_references, load_settings, read_config_file
 from core.testing import WebhookTestClient
 
 
@@ -81,6 +81,11 @@ def test_missing_env_reference_quotes_keys(monkeypatch: pytest.MonkeyPatch) -> N
             "environment variable PLUGHOOK_TEST_UNSET is not set",
         )
     ]
+
+
+def test_env_references_are_listed_by_key() -> None:
+    data = {"plugins": {"p": {"TOKEN": "${A}-${B}", "CHAT": "ops"}}, "log_level": "${A}"}
+    assert env_references(data) == {"plugins.p.TOKEN": ["A", "B"], "log_level": ["A"]}
 
 
 def test_unknown_table_is_reported() -> None:
@@ -321,6 +326,30 @@ def test_set_secret_gives_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert secret_warnings(tmp_path, caplog, "set") == []
 
 
+def test_unset_secret_warning_skips_invalid_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = WebhookApp([guarded], {"guarded": {"TOKEN": ""}}, data_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="plughook"):
+        app.warn_unconfigured_secrets(app.check_config(), skip={"plugins.guarded.TOKEN"})
+    assert not [r for r in caplog.records if "returns 503" in r.getMessage()]
+
+
+def test_unset_secret_warning_names_empty_variables(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    references = {"plugins.guarded.TOKEN": ["TOKEN_A", "TOKEN_B", "TOKEN_A"]}
+    app = WebhookApp(
+        [guarded], {"guarded": {"TOKEN": ""}}, data_dir=tmp_path, env_references=references
+    )
+    with caplog.at_level(logging.WARNING, logger="plughook"):
+        app.warn_unconfigured_secrets(app.check_config())
+    assert caplog.records[0].getMessage() == (
+        "endpoint guarded/all returns 503 until plugins.guarded.TOKEN is set "
+        "(it reads ${TOKEN_A} and ${TOKEN_B}, which are empty)"
+    )
+
+
 relay = Plugin("relay", version="1")
 
 
@@ -344,6 +373,15 @@ def test_empty_chat_setting_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptu
     assert chat_warnings(tmp_path, caplog, chatty, {"chatty": {"NOTIFY": " , "}}) == [
         "plugin chatty sends no chat messages until plugins.chatty.NOTIFY is set"
     ]
+
+
+def test_chat_setting_warning_skips_invalid_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = WebhookApp([chatty], {"chatty": {"NOTIFY": ""}}, data_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="plughook"):
+        app.warn_unset_chat_settings(app.check_config(), skip={"plugins.chatty.NOTIFY"})
+    assert not [r for r in caplog.records if "chat messages" in r.getMessage()]
 
 
 def test_set_chat_setting_gives_no_warning(

@@ -8,8 +8,15 @@ from typing import TYPE_CHECKING
 
 from core import Plugin, Settings, WebhookApp
 from core.errors import ConfigError
+from core.settings import env_references
 
-from ..loading import configure_logging, load_plugins, read_config, structure_settings
+from ..loading import (
+    ConfigFile,
+    configure_logging,
+    load_plugins,
+    read_config,
+    structure_settings,
+)
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -40,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         configure_logging("DEBUG" if args.debug else _known_level(settings.log_level))
         plugins = load_plugins(args.plugin, entry_points=args.entry_points)
         plugin_count = len(plugins)
-        problems.extend(_app_problems(settings, plugins))
+        problems.extend(_app_problems(config, settings, plugins, problems))
 
     if problems:
         for key, text in problems:
@@ -52,15 +59,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _app_problems(settings: Settings, plugins: list[Plugin]) -> list[tuple[str, str]]:
-    app = WebhookApp(plugins, settings=settings)
+def _app_problems(
+    config: ConfigFile,
+    settings: Settings,
+    plugins: list[Plugin],
+    found: list[tuple[str, str]],
+) -> list[tuple[str, str]]:
+    """Check the plugins' configs; warn of unset settings other than those ``found`` invalid."""
+    app = WebhookApp(plugins, settings=settings, env_references=env_references(config.data))
     problems = app.unknown_plugin_tables()
     try:
         configs = app.check_config()
     except ConfigError as exc:
         return exc.problems + problems
-    app.warn_unconfigured_secrets(configs)
-    app.warn_unset_chat_settings(configs)
+    invalid = {key for key, _ in found}
+    app.warn_unconfigured_secrets(configs, skip=invalid)
+    app.warn_unset_chat_settings(configs, skip=invalid)
     return problems
 
 
