@@ -18,9 +18,14 @@ from typing import Any
 import attrs
 
 from core import Plugin, Settings, WebhookApp
-from core.config import structure_config
 from core.errors import ConfigError
-from core.settings import env_references, expand_env, read_config_file
+from core.settings import (
+    StorageSettings,
+    env_references,
+    expand_env,
+    partial_settings,
+    read_config_file,
+)
 
 from .server import ADAPTERS
 
@@ -32,7 +37,9 @@ __all__ = [
     "CommandError",
     "ConfigFile",
     "build_app",
+    "check_app",
     "configure_logging",
+    "known_level",
     "load_plugins",
     "override_settings",
     "problems_error",
@@ -107,18 +114,27 @@ def read_config(path: str | None) -> ConfigFile:
     return ConfigFile(data, Path(path))
 
 
-def structure_settings(config: ConfigFile) -> tuple[Settings | None, list[tuple[str, str]]]:
+def structure_settings(config: ConfigFile) -> tuple[Settings, list[tuple[str, str]]]:
     """Expand ``${ENV}`` references and structure the settings; return them with every problem.
 
-    The settings are None when they could not be structured at all.
+    An invalid value is left at its default (``core.settings.partial_settings``),
+    so that the checks of the app can still run on the rest. A problem on a
+    key that has one already, such as an empty URL where a variable is not
+    set, follows from the first and is left out.
     """
     problems: list[tuple[str, str]] = []
     expanded = expand_env(config.data, "", problems)
-    try:
-        settings = structure_config(Settings, expanded, "")
-    except ConfigError as exc:
-        return None, problems + exc.problems
-    return settings, problems + settings_problems(settings)
+    settings, found = partial_settings(expanded)
+    problems = _add_new_keys(problems, found)
+    return settings, _add_new_keys(problems, settings_problems(settings))
+
+
+def _add_new_keys(
+    problems: list[tuple[str, str]], later: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """Return ``problems`` with those of ``later`` whose keys have none yet."""
+    keys = {key for key, _ in problems}
+    return problems + [(key, text) for key, text in later if key not in keys]
 
 
 def settings_problems(settings: Settings) -> list[tuple[str, str]]:
@@ -181,6 +197,12 @@ def problems_error(config: ConfigFile, problems: Iterable[tuple[str, str]]) -> C
         for key, text in problems
     ]
     return CommandError("\n".join(lines))
+
+
+def known_level(level: str) -> str:
+    """Return ``level`` if it names a logging level, else INFO (the bad value is a problem)."""
+    upper = level.upper()
+    return upper if upper in logging.getLevelNamesMapping() else "INFO"
 
 
 def configure_logging(level: str) -> None:
@@ -267,6 +289,33 @@ def _unique(plugins: Iterable[Plugin]) -> list[Plugin]:
             )
             raise CommandError(msg)
     return list(by_name.values())
+
+
+def check_app(
+    config: ConfigFile,
+    settings: Settings,
+    plugins: Sequence[Plugin],
+    problems: list[tuple[str, str]],
+) -> tuple[WebhookApp, dict[str, Any], list[tuple[str, str]]]:
+    """Build the app and check the plugins' settings, the channels and the chat keys.
+
+    ``problems`` are those that ``structure_settings`` found. Returns the
+    app, the plugins' configs with each invalid setting at its default, and
+    every problem. An app built from settings with problems must not serve.
+    """
+    references = env_references(config.data)
+    try:
+        app = WebhookApp(plugins, settings=settings, env_references=references)
+    except ConfigError as exc:
+        # The storage settings cannot back a store. The checks below never
+        # open one, so they run with the default storage.
+        problems = problems + exc.problems
+        settings = attrs.evolve(settings, storage=StorageSettings())
+        app = WebhookApp(plugins, settings=settings, env_references=references)
+    # Collected first, so that the app logs no warning of its own about them.
+    unknown_tables = app.unknown_plugin_tables()
+    configs, found = app.config_problems(skip={key for key, _ in problems})
+    return app, configs, problems + found + unknown_tables
 
 
 def build_app(settings: Settings, plugins: Sequence[Plugin], config: ConfigFile) -> WebhookApp:

@@ -18,7 +18,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .channels import Channel, ConsoleChannel, channel_kinds, split_chat_key
-from .config import chat_key_settings, describe_config, structure_config, toml_key
+from .config import chat_key_settings, describe_config, structure_partial, toml_key
 from .deadlines import Deadlines
 from .deliveries import DeliveryLog
 from .errors import BadRequest, ConfigError, HTTPError, ServiceUnavailable, UnverifiedReplay
@@ -162,36 +162,53 @@ class WebhookApp:
     # Start-up and shutdown.
     def check_config(self) -> dict[str, Any]:
         """Structure every plugin's config; raise one ``ConfigError`` listing all problems."""
+        configs, problems = self.config_problems()
+        if problems:
+            raise ConfigError(problems)
+        return configs
+
+    def config_problems(
+        self, skip: Collection[str] = ()
+    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """Structure every plugin's config and check the channels and chat keys.
+
+        Returns the plugins' configs and every problem found. An invalid
+        setting is left at its default, so that the valid ones can still be
+        checked, and a config with such a setting must not run. ``skip``
+        lists the dotted keys of problems found before in the settings. A
+        later problem on one of those keys follows from the first, so it is
+        left out. A plugin or channel table among them is not checked, and
+        neither are the chat keys that name such a channel.
+        """
         problems: list[tuple[str, str]] = []
         configs: dict[str, Any] = {}
         for name, plugin in self.plugins.items():
+            key = f"plugins.{toml_key(name)}"
+            if key in skip:
+                continue
             values = self._raw_config.get(name, {})
             if plugin.config_class is None:
                 if values:
-                    problems.append((f"plugins.{name}", "this plugin takes no settings"))
+                    problems.append((key, "this plugin takes no settings"))
                 configs[name] = None
                 continue
-            try:
-                configs[name] = structure_config(plugin.config_class, values, f"plugins.{name}")
-            except ConfigError as exc:
-                problems.extend(exc.problems)
+            config, found = structure_partial(plugin.config_class, values, key)
+            problems.extend(found)
+            if config is not None:
+                configs[name] = config
         for name in self._raw_config:
             if name not in self.plugins and not self._unknown_tables_reported:
                 logger.warning(
                     "config has a [plugins.%s] table but no such plugin is loaded", toml_key(name)
                 )
-        try:
-            router = self._build_channels()
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-        else:
-            problems.extend(self._chat_key_problems(configs, router))
-        if problems:
-            raise ConfigError(problems)
-        return configs
+        router, channel_problems, failed = self._channels(skip)
+        problems.extend(channel_problems)
+        if "channels" not in skip:
+            problems.extend(self._chat_key_problems(configs, router, failed | set(skip)))
+        return configs, [(key, text) for key, text in problems if key not in skip]
 
     def _chat_key_problems(
-        self, configs: dict[str, Any], router: ChannelRouter
+        self, configs: dict[str, Any], router: ChannelRouter, failed: Collection[str] = ()
     ) -> list[tuple[str, str]]:
         """Check the chat keys in plugin settings marked ``chat_keys=True`` against the channels.
 
@@ -199,7 +216,8 @@ class WebhookApp:
         cannot address, or a bot no table defines) is a problem. So is a key
         whose platform has no channel table but a name close to a configured
         platform's (a typo). Any other key without a channel table goes to the
-        default channel, which is logged as a warning.
+        default channel, which is logged as a warning. A key whose platform's
+        table key (``channels.<platform>``) is in ``failed`` is not checked.
         """
         problems: list[tuple[str, str]] = []
         for name, config in configs.items():
@@ -212,6 +230,8 @@ class WebhookApp:
                         platform, _ = split_chat_key(chat_key)
                     except ValueError as exc:
                         problems.append((key, str(exc)))
+                        continue
+                    if f"channels.{toml_key(platform)}" in failed:
                         continue
                     channel = router.channels.get(platform)
                     if channel is None and router.warn_fallback:
@@ -269,13 +289,28 @@ class WebhookApp:
         return self._build_channels()
 
     def _build_channels(self) -> ChannelRouter:
+        router, problems, _ = self._channels()
+        if problems:
+            raise ConfigError(problems)
+        return router
+
+    def _channels(
+        self, skip: Collection[str] = ()
+    ) -> tuple[ChannelRouter, list[tuple[str, str]], set[str]]:
+        """Build the valid channels; return them, the problems and the keys of invalid tables.
+
+        The keys are dotted, such as ``channels.onebot_v11``. A table whose
+        key is in ``skip`` was left out of the settings as invalid.
+        """
         if self._channel_overrides is not None or self._default_channel is not None:
             fallback = self._default_channel or ConsoleChannel()
-            return ChannelRouter(self._channel_overrides or {}, fallback, warn_fallback=False)
+            router = ChannelRouter(self._channel_overrides or {}, fallback, warn_fallback=False)
+            return router, [], set()
         _load_builtin_channel_kinds()
         kinds = channel_kinds()
         problems: list[tuple[str, str]] = []
         channels: dict[str, Channel] = {}
+        failed: set[str] = set()
         for platform, table in self.settings.channels.items():
             options = dict(table)
             kind = str(options.pop("kind", platform))
@@ -288,27 +323,30 @@ class WebhookApp:
                         f"unknown channel kind {kind!r}; known kinds: {known}",
                     )
                 )
+                failed.add(f"channels.{toml_key(platform)}")
                 continue
             try:
                 channels[platform] = factory(platform, options)
             except ConfigError as exc:
                 problems.extend(exc.problems)
+                failed.add(f"channels.{toml_key(platform)}")
                 continue
             problems.extend(self._claim_problems(platform, channels[platform]))
+
         default_name = self.settings.default_channel
         found = channels.get(default_name)
         default: Channel
         if found is not None:
             default = found
         else:
-            if default_name != "console":
+            # The problems of a table that exists but is invalid are reported already.
+            table_key = f"channels.{toml_key(default_name)}"
+            if default_name != "console" and table_key not in failed | set(skip):
                 problems.append(
                     ("default_channel", f"no [channels.{toml_key(default_name)}] table")
                 )
             default = ConsoleChannel()
-        if problems:
-            raise ConfigError(problems)
-        return ChannelRouter(channels, default, warn_fallback=True)
+        return ChannelRouter(channels, default, warn_fallback=True), problems, failed
 
     def _claim_problems(self, platform: str, channel: Channel) -> list[tuple[str, str]]:
         """Check that a send of ``channel`` ends before another instance may claim its message."""

@@ -23,6 +23,7 @@ __all__ = [
     "secret_fields",
     "setting",
     "structure_config",
+    "structure_partial",
     "toml_key",
 ]
 
@@ -262,3 +263,32 @@ def structure_config(config_class: type[T], values: Any, key: str) -> T:
         return config_converter.structure(dict(values), config_class)
     except (ClassValidationError, ForbiddenExtraKeysError, TypeError, ValueError) as exc:
         raise ConfigError(_problems(exc, key, values)) from None
+
+
+def structure_partial(
+    config_class: type[T], values: Any, key: str
+) -> tuple[T | None, list[tuple[str, str]]]:
+    """Build ``config_class`` from the valid part of ``values``; return it and every problem.
+
+    An invalid or unknown setting is left at its default, so that the other
+    settings can still be checked. The result is None when ``values`` is not
+    a table or the valid settings alone do not build the class.
+    """
+    try:
+        return structure_config(config_class, values, key), []
+    except ConfigError as exc:
+        problems = exc.problems
+    if not isinstance(values, Mapping):
+        return None, problems
+
+    valid = {}
+    for name, value in values.items():
+        try:
+            structure_config(config_class, {name: value}, key)
+        except ConfigError:
+            continue
+        valid[name] = value
+    try:
+        return structure_config(config_class, valid, key), problems
+    except ConfigError:
+        return None, problems

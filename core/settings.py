@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from .config import positive, setting, structure_config, toml_key
+from .config import positive, setting, structure_config, structure_partial, toml_key
 from .errors import ConfigError
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "env_references",
     "expand_env",
     "load_settings",
+    "partial_settings",
     "read_config_file",
 ]
 
@@ -184,3 +185,33 @@ def load_settings(data: Mapping[str, Any]) -> Settings:
     if problems:
         raise ConfigError(problems)
     return structure_config(Settings, expanded, "")
+
+
+# Top-level keys whose value is a table of tables, each checked on its own.
+_TABLES_OF_TABLES = frozenset({"channels", "plugins"})
+
+
+def partial_settings(data: Mapping[str, Any]) -> tuple[Settings, list[tuple[str, str]]]:
+    """Structure the valid part of ``data``; return the settings and every problem.
+
+    An invalid value is left at its default, and an unknown key is left
+    out. An entry of ``channels`` or ``plugins`` that is not a table is left
+    out too, so that the valid rest of the file can still be checked.
+    """
+    problems: list[tuple[str, str]] = []
+    values = dict(data)
+    for name in _TABLES_OF_TABLES & values.keys():
+        tables = values[name]
+        if not isinstance(tables, Mapping):
+            continue
+        valid = {}
+        for entry, table in tables.items():
+            try:
+                structure_config(Settings, {name: {entry: table}}, "")
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            valid[entry] = table
+        values[name] = valid
+    settings, found = structure_partial(Settings, values, "")
+    return settings if settings is not None else Settings(), problems + found

@@ -476,6 +476,79 @@ def test_check_config_lists_problems_with_keys(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+MIXED_PROBLEMS = """
+[server]
+port = "8021"
+[storage]
+backend = "mysql"
+[channels.onebot_v11]
+api_url = "http://127.0.0.1:9"
+[channels.http]
+kind = "http"
+[plugins.github-notifier]
+WEBHOOK_SECRET = "s"
+NOTIFICATION_CHAT = "onebotv11-group_1"
+BRANCH = "main"
+"""
+
+
+def test_check_config_lists_every_kind_at_once(tmp_path: Path) -> None:
+    config = write_config(tmp_path, MIXED_PROBLEMS)
+
+    result = run_cli("check-config", "--config", str(config), *GITHUB_ARGS)
+
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert f"{config}: server.port: expected int, got str" in lines
+    assert any(line.startswith(f"{config}: storage.backend: unknown backend") for line in lines)
+    assert any(line.startswith(f"{config}: plugins.github-notifier.BRANCH: ") for line in lines)
+    assert any(line.startswith(f"{config}: channels.http.url: ") for line in lines)
+    assert (
+        f"{config}: plugins.github-notifier.NOTIFICATION_CHAT: chat key 'onebotv11-group_1' "
+        "names platform 'onebotv11', which has no [channels.onebotv11] table; "
+        "did you mean 'onebot_v11'?"
+    ) in lines
+    assert lines[-1] == "5 problems found"
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_lists_every_kind_at_once(tmp_path: Path) -> None:
+    config = write_config(tmp_path, MIXED_PROBLEMS)
+
+    result = run_cli("serve", "--config", str(config), "--port", "0", *GITHUB_ARGS)
+
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert f"{ERROR_PREFIX}{config}: server.port: expected int, got str" in lines
+    assert any("NOTIFICATION_CHAT: chat key 'onebotv11-group_1'" in line for line in lines)
+    assert len(lines) == 5, result.stderr
+
+
+CHANNEL_FROM_UNSET_VARIABLE = """
+default_channel = "ops"
+[channels.ops]
+kind = "http"
+url = "${PLUGHOOK_TEST_URL}"
+[plugins.github-notifier]
+WEBHOOK_SECRET = "s"
+NOTIFICATION_CHAT = "ops-alerts"
+"""
+
+
+def test_check_config_leaves_out_knock_on_problems(tmp_path: Path) -> None:
+    config = write_config(tmp_path, CHANNEL_FROM_UNSET_VARIABLE)
+    env = {k: v for k, v in _env().items() if k != "PLUGHOOK_TEST_URL"}
+
+    result = run_cli("check-config", "--config", str(config), *GITHUB_ARGS, env=env)
+
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{config}: channels.ops.url: environment variable PLUGHOOK_TEST_URL is not set",
+        "1 problem found",
+    ]
+    assert "no [channels.ops] table" not in result.stderr
+
+
 def test_check_config_ok(tmp_path: Path) -> None:
     config = write_config(tmp_path, '[plugins.cli-test]\nGREETING = "hey"\n')
 

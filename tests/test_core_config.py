@@ -11,9 +11,9 @@ import attrs
 import pytest
 
 from core import Plugin, Settings, WebhookApp, WebhookRequest
-from core.config import redacted_repr, setting, structure_config, toml_key
+from core.config import redacted_repr, setting, structure_config, structure_partial, toml_key
 from core.errors import ConfigError
-from core.settings import env_references, load_settings, read_config_file
+from core.settings import env_references, load_settings, partial_settings, read_config_file
 from core.testing import WebhookTestClient
 
 
@@ -92,6 +92,30 @@ def test_unknown_table_is_reported() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({"sever": {"port": 1}})
     assert info.value.problems == [("sever", "unknown setting")]
+
+
+def test_partial_settings_keep_valid_tables() -> None:
+    data = {
+        "server": {"port": "8021"},
+        "outbox": {"max_attempts": 3},
+        "plugins": {"broken": 5, "fine": {"X": 1}},
+    }
+    settings, found = partial_settings(data)
+    assert len(found) == 2
+    assert found[1][0] == "server.port"
+    assert settings.server.port == 8021
+    assert settings.outbox.max_attempts == 3
+    assert settings.plugins == {"fine": {"X": 1}}
+
+
+def test_structure_partial_keeps_valid_settings() -> None:
+    config, found = structure_partial(Sample, {"LIMIT": "7", "RATIO": 2, "COLOUR": "red"}, "p")
+    assert [key for key, _ in found] == ["p.LIMIT", "p.COLOUR"]
+    assert config == Sample(RATIO=2.0)
+
+
+def test_structure_partial_of_non_table_is_none() -> None:
+    assert structure_partial(Sample, 5, "p") == (None, [("p", "expected a table, got int")])
 
 
 def test_invalid_toml_names_position(tmp_path: Path) -> None:
@@ -245,6 +269,29 @@ def test_platform_typo_is_a_problem(tmp_path: Path) -> None:
         "chat key 'onebotv11-group_1' names platform 'onebotv11', which has no "
         "[channels.onebotv11] table; did you mean 'onebot_v11'?"
     )
+
+
+def test_chat_key_of_invalid_channel_is_not_checked(tmp_path: Path) -> None:
+    settings = Settings(channels={"onebot_v11": {"api_url": "ftp://x"}})
+    config = {"chatty": {"NOTIFY": "onebot_v11-123"}}
+    app = WebhookApp([chatty], config, settings=settings, data_dir=tmp_path)
+    _, found = app.config_problems()
+    assert [key for key, _ in found] == ["channels.onebot_v11.api_url"]
+
+
+def test_chat_keys_checked_beside_invalid_setting(tmp_path: Path) -> None:
+    settings = Settings(channels={"onebot_v11": ONEBOT_CHANNEL})
+    config = {"chatty": {"NOTIFY": "onebotv11-group_1", "NOTE": 5}}
+    app = WebhookApp([chatty], config, settings=settings, data_dir=tmp_path)
+    _, found = app.config_problems()
+    assert [key for key, _ in found] == ["plugins.chatty.NOTE", "plugins.chatty.NOTIFY"]
+
+
+def test_problem_on_skipped_key_is_left_out(tmp_path: Path) -> None:
+    settings = Settings(channels={"ops": {"kind": "http", "url": ""}}, default_channel="ops")
+    app = WebhookApp([chatty], {}, settings=settings, data_dir=tmp_path)
+    _, found = app.config_problems(skip={"channels.ops.url"})
+    assert found == []
 
 
 def test_chat_key_without_channel_table_is_a_warning(

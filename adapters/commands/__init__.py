@@ -19,14 +19,15 @@ import wcwidth
 
 from core import WebhookApp
 from core.display import terminal_safe
-from core.errors import ConfigError
 from core.sqlite import SQLiteStorage
 
 from ..loading import (
     CommandError,
     ConfigFile,
     build_app,
+    check_app,
     configure_logging,
+    known_level,
     load_plugins,
     override_settings,
     problems_error,
@@ -195,29 +196,28 @@ def load_app(
         # Commands that never run plugin code (listings, the outbox) work
         # without the plugins' secrets in the environment.
         problems = [(key, text) for key, text in problems if not key.startswith("plugins.")]
-    if settings is None or problems:
-        raise problems_error(config, problems)
+        if problems:
+            raise problems_error(config, problems)
     settings = override_settings(settings, host=host, port=port, adapter=adapter)
     # Short-lived commands print their own results; INFO lines about the app
     # starting and stopping would only hide them.
     level = (
         "WARNING"
         if quiet and settings.log_level.upper() in ("DEBUG", "INFO")
-        else (settings.log_level)
+        else known_level(settings.log_level)
     )
     configure_logging("DEBUG" if args.debug else level)
 
     plugins = load_plugins(args.plugin, entry_points=args.entry_points)
-    app = build_app(settings, plugins, config)
-    # Reported here as errors, or irrelevant to a command that runs no plugin code.
-    problems = app.unknown_plugin_tables()
     if check_plugins:
-        try:
-            app.check_config()
-        except ConfigError as exc:
-            problems = exc.problems + problems
+        # Every problem at once: those of the settings, the plugins and the channels.
+        app, _, problems = check_app(config, settings, plugins, problems)
         if problems:
             raise problems_error(config, problems)
+    else:
+        app = build_app(settings, plugins, config)
+        # Irrelevant to a command that runs no plugin code.
+        app.unknown_plugin_tables()
     loaded = Loaded(config, app)
     if stored is not None:
         require_stored_data(loaded, stored)
