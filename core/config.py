@@ -5,12 +5,20 @@ from __future__ import annotations
 import collections.abc
 import re
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.cols import list_structure_factory, mapping_structure_factory
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn
 
 from .errors import ConfigError
 
@@ -191,7 +199,11 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(float, _strict((int, float), "float"))
     converter.register_structure_hook(bool, _strict(bool, "bool"))
     # A TOML string for a list setting would otherwise become a list of characters.
-    converter.register_structure_hook_func(_is_list_type, _list_hook(converter))
+    converter.register_structure_hook_factory(_is_list_type, _list_hook)
+    # Where a table is expected, any other TOML value would otherwise fail
+    # inside cattrs with an AttributeError or a TypeError about its internals.
+    converter.register_structure_hook_factory(attrs.has, _class_hook)
+    converter.register_structure_hook_factory(_is_dict_type, _dict_hook)
     return converter
 
 
@@ -199,15 +211,38 @@ def _is_list_type(type_: Any) -> bool:
     return typing.get_origin(type_) in (list, collections.abc.Sequence)
 
 
-def _list_hook(converter: cattrs.Converter) -> Any:
-    def structure(value: Any, type_: Any) -> Any:
+def _is_dict_type(type_: Any) -> bool:
+    return typing.get_origin(type_) in (dict, collections.abc.Mapping)
+
+
+def _list_hook(type_: Any, converter: cattrs.Converter) -> Any:
+    structure = list_structure_factory(type_, converter)
+
+    def structure_list(value: Any, type_: Any) -> Any:
         if not isinstance(value, list | tuple):
             msg = f"expected a list, got {type(value).__name__}"
             raise TypeError(msg)
-        (item_type,) = typing.get_args(type_) or (Any,)
-        return [converter.structure(item, item_type) for item in value]
+        return structure(value, type_)
 
-    return structure
+    return structure_list
+
+
+def _class_hook(type_: Any, converter: cattrs.Converter) -> Any:
+    return _tables_only(make_dict_structure_fn(type_, converter))
+
+
+def _dict_hook(type_: Any, converter: cattrs.Converter) -> Any:
+    return _tables_only(mapping_structure_factory(type_, converter))
+
+
+def _tables_only(structure: Callable[[Any, Any], Any]) -> Any:
+    def structure_table(value: Any, type_: Any) -> Any:
+        if not isinstance(value, Mapping):
+            msg = f"expected a table, got {type(value).__name__}"
+            raise TypeError(msg)
+        return structure(value, type_)
+
+    return structure_table
 
 
 config_converter = _make_converter()
@@ -219,33 +254,62 @@ def _problems(error: BaseException, prefix: str, data: Any) -> list[tuple[str, s
         return [(_join(prefix, error.field), str(error))]
     if isinstance(error, ForbiddenExtraKeysError):
         return [(_join(prefix, key), "unknown setting") for key in sorted(error.extra_fields)]
-    if isinstance(error, ClassValidationError):
+    if isinstance(error, ClassValidationError | IterableValidationError):
         found: list[tuple[str, str]] = []
         for sub in error.exceptions:
-            name = _attribute_note(sub)
+            name = _note_key(sub)
             if name is None:
                 found.extend(_problems(sub, prefix, data))
                 continue
-            value = data.get(name) if isinstance(data, Mapping) else None
-            found.extend(_problems(sub, _join(prefix, name), value))
+            key = _join(prefix, name)
+            # cattrs reads each attribute with data[name], so a missing one is a KeyError.
+            missing = isinstance(sub, KeyError) and isinstance(data, Mapping) and name not in data
+            if missing:
+                found.append((key, "required setting is missing"))
+                continue
+            found.extend(_problems(sub, key, _item(data, name)))
         return found
     if isinstance(error, BaseExceptionGroup):
         return [p for sub in error.exceptions for p in _problems(sub, prefix, data)]
     if isinstance(error, TypeError | ValueError) and str(error).startswith("expected "):
         return [(prefix, str(error))]
-    return [(prefix, f"invalid value of type {type(data).__name__} ({type(error).__name__})")]
+    # Another error, such as one from a plugin's own attrs validator. Its
+    # message may contain the value, which may be a secret. TOML has no null,
+    # so None is a value the file did not give, such as a default.
+    if data is None:
+        return [(prefix, "invalid value")]
+    return [(prefix, f"invalid value of type {type(data).__name__}")]
 
 
-def _join(prefix: str, name: str) -> str:
+def _join(prefix: str, name: str | int) -> str:
+    if isinstance(name, int):
+        return f"{prefix}[{name}]"
     key = toml_key(name)
     return f"{prefix}.{key}" if prefix else key
 
 
-def _attribute_note(error: BaseException) -> str | None:
+def _item(data: Any, name: str | int) -> Any:
+    """Return the value at ``name`` in a table or at index ``name`` in a list, else None."""
+    if isinstance(name, str) and isinstance(data, Mapping):
+        return data.get(name)
+    if isinstance(name, int) and isinstance(data, list | tuple) and 0 <= name < len(data):
+        return data[name]
+    return None
+
+
+def _note_key(error: BaseException) -> str | int | None:
+    """Return the attribute name, table key or list index that ``error`` is about, if known.
+
+    cattrs notes it on the errors of structuring. The validators in
+    ``attrs.validators`` pass the attribute as the second argument of theirs.
+    """
     for note in getattr(error, "__notes__", ()):
-        name = getattr(note, "name", None)
-        if isinstance(name, str):
-            return name
+        if isinstance(note, AttributeValidationNote):
+            return note.name
+        if isinstance(note, IterableValidationNote) and isinstance(note.index, str | int):
+            return note.index
+    if len(error.args) > 1 and isinstance(error.args[1], attrs.Attribute):
+        return error.args[1].name
     return None
 
 

@@ -549,6 +549,18 @@ def test_check_config_leaves_out_knock_on_problems(tmp_path: Path) -> None:
     assert "no [channels.ops] table" not in result.stderr
 
 
+def test_check_config_names_missing_channel_url(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[channels.http]\nkind = "http"\n')
+
+    result = run_cli("check-config", "--config", str(config), *PLUGIN_ARGS)
+
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{config}: channels.http.url: required setting is missing",
+        "1 problem found",
+    ]
+
+
 def test_check_config_ok(tmp_path: Path) -> None:
     config = write_config(tmp_path, '[plugins.cli-test]\nGREETING = "hey"\n')
 

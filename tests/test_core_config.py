@@ -101,8 +101,7 @@ def test_partial_settings_keep_valid_tables() -> None:
         "plugins": {"broken": 5, "fine": {"X": 1}},
     }
     settings, found = partial_settings(data)
-    assert len(found) == 2
-    assert found[1][0] == "server.port"
+    assert [key for key, _ in found] == ["plugins.broken", "server.port"]
     assert settings.server.port == 8021
     assert settings.outbox.max_attempts == 3
     assert settings.plugins == {"fine": {"X": 1}}
@@ -116,6 +115,66 @@ def test_structure_partial_keeps_valid_settings() -> None:
 
 def test_structure_partial_of_non_table_is_none() -> None:
     assert structure_partial(Sample, 5, "p") == (None, [("p", "expected a table, got int")])
+
+
+HTTP = {"kind": "http", "url": "http://127.0.0.1:9/chat"}
+
+
+def settings_and_channel_problems(tmp_path: Path, data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return the problems of loading ``data`` and building its channels."""
+    try:
+        settings = load_settings(data)
+        WebhookApp([], settings=settings, data_dir=tmp_path).channel_router()
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {"channels": {"http": {"kind": "http"}}},
+            ("channels.http.url", "required setting is missing"),
+        ),
+        (
+            {"channels": {"onebot_v11": {"access_token": "t"}}},
+            ("channels.onebot_v11.api_url", "required setting is missing"),
+        ),
+        (
+            {"channels": {"http": {**HTTP, "headers": "Bearer x"}}},
+            ("channels.http.headers", "expected a table, got str"),
+        ),
+        (
+            {"channels": {"http": {**HTTP, "headers": {"X-Key": 1}}}},
+            ("channels.http.headers.X-Key", "expected str, got int"),
+        ),
+        ({"channels": {"http": 5}}, ("channels.http", "expected a table, got int")),
+        ({"channels": "http"}, ("channels", "expected a table, got str")),
+        ({"plugins": {"status": "on"}}, ("plugins.status", "expected a table, got str")),
+        ({"server": 8021}, ("server", "expected a table, got int")),
+        ({"server": [8021]}, ("server", "expected a table, got list")),
+        (
+            {"deliveries": {"redact_headers": ["X-Key", 1]}},
+            ("deliveries.redact_headers[1]", "expected str, got int"),
+        ),
+    ],
+)
+def test_structure_problems_read_plainly(
+    tmp_path: Path, data: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    assert settings_and_channel_problems(tmp_path, data) == [expected]
+
+
+@attrs.frozen
+class Validated:
+    CODE: str = attrs.field(default="a", validator=attrs.validators.matches_re("[a-z]+"))
+
+
+def test_attrs_validator_problem_names_field_not_value() -> None:
+    with pytest.raises(ConfigError) as caught:
+        structure_config(Validated, {"CODE": "SECRET-1"}, "plugins.p")
+    assert caught.value.problems == [("plugins.p.CODE", "invalid value of type str")]
 
 
 def test_invalid_toml_names_position(tmp_path: Path) -> None:
