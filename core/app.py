@@ -18,7 +18,13 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .channels import Channel, ConsoleChannel, channel_kinds, split_chat_key
-from .config import chat_key_settings, describe_config, structure_partial, toml_key
+from .config import (
+    chat_key_settings,
+    closest_name,
+    describe_config,
+    structure_partial,
+    toml_key,
+)
 from .deadlines import Deadlines
 from .deliveries import DeliveryLog
 from .errors import BadRequest, ConfigError, HTTPError, ServiceUnavailable, UnverifiedReplay
@@ -274,15 +280,22 @@ class WebhookApp:
         """
         self._unknown_tables_reported = True
         loaded = ", ".join(sorted(self.plugins)) or "none"
-        return [
-            (
-                f"plugins.{toml_key(name)}",
-                f"no plugin named {name!r} is loaded (loaded plugins: {loaded}); "
-                "check the spelling or load it with --plugin MODULE",
+        problems = []
+        for name in self._raw_config:
+            if name in self.plugins:
+                continue
+            close = closest_name(name, self.plugins)
+            if close is not None:
+                advice = f"did you mean {close!r}?"
+            else:
+                advice = "check the spelling or load it with --plugin MODULE"
+            problems.append(
+                (
+                    f"plugins.{toml_key(name)}",
+                    f"no plugin named {name!r} is loaded (loaded plugins: {loaded}); {advice}",
+                )
             )
-            for name in self._raw_config
-            if name not in self.plugins
-        ]
+        return problems
 
     def channel_router(self) -> ChannelRouter:
         """Build the channels from the settings; raise ``ConfigError`` for invalid tables."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import collections.abc
+import difflib
 import re
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -25,6 +26,7 @@ from .errors import ConfigError
 __all__ = [
     "REDACTED",
     "SettingInfo",
+    "closest_name",
     "config_converter",
     "describe_config",
     "redacted_repr",
@@ -253,8 +255,20 @@ def _problems(error: BaseException, prefix: str, data: Any) -> list[tuple[str, s
     if isinstance(error, SettingValueError):
         return [(_join(prefix, error.field), str(error))]
     if isinstance(error, ForbiddenExtraKeysError):
-        return [(_join(prefix, key), "unknown setting") for key in sorted(error.extra_fields)]
+        known = [field.name for field in attrs.fields(error.cl)]
+        return [
+            (_join(prefix, key), "unknown setting" + _did_you_mean(key, known))
+            for key in sorted(error.extra_fields)
+        ]
     if isinstance(error, ClassValidationError | IterableValidationError):
+        # A required setting that an unknown key looks like is missing only
+        # because of that typo, which its own problem already names.
+        misspelt = {
+            closest_name(key, [field.name for field in attrs.fields(sub.cl)])
+            for sub in error.exceptions
+            if isinstance(sub, ForbiddenExtraKeysError)
+            for key in sub.extra_fields
+        }
         found: list[tuple[str, str]] = []
         for sub in error.exceptions:
             name = _note_key(sub)
@@ -265,7 +279,8 @@ def _problems(error: BaseException, prefix: str, data: Any) -> list[tuple[str, s
             # cattrs reads each attribute with data[name], so a missing one is a KeyError.
             missing = isinstance(sub, KeyError) and isinstance(data, Mapping) and name not in data
             if missing:
-                found.append((key, "required setting is missing"))
+                if name not in misspelt:
+                    found.append((key, "required setting is missing"))
                 continue
             found.extend(_problems(sub, key, _item(data, name)))
         return found
@@ -279,6 +294,21 @@ def _problems(error: BaseException, prefix: str, data: Any) -> list[tuple[str, s
     if data is None:
         return [(prefix, "invalid value")]
     return [(prefix, f"invalid value of type {type(data).__name__}")]
+
+
+def closest_name(name: str, candidates: Iterable[str]) -> str | None:
+    """Return the candidate most like ``name``, ignoring case, or None when none is close.
+
+    Closeness is ``difflib.get_close_matches`` with its default cutoff of 0.6.
+    """
+    by_folded = {candidate.casefold(): candidate for candidate in candidates}
+    close = difflib.get_close_matches(name.casefold(), list(by_folded), n=1)
+    return by_folded[close[0]] if close else None
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    close = closest_name(name, candidates)
+    return f"; did you mean {close!r}?" if close is not None else ""
 
 
 def _join(prefix: str, name: str | int) -> str:

@@ -561,6 +561,20 @@ def test_check_config_names_missing_channel_url(tmp_path: Path) -> None:
     ]
 
 
+def test_check_config_suggests_names_for_typos(tmp_path: Path) -> None:
+    text = '[plugins.github-notifier]\nBRANCH = "main"\n[plugin.status]\nAPI_TOKEN = "t"\n'
+    config = write_config(tmp_path, text)
+
+    result = run_cli("check-config", "--config", str(config), *GITHUB_ARGS)
+
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert f"{config}: plugin: unknown setting; did you mean 'plugins'?" in lines
+    assert (
+        f"{config}: plugins.github-notifier.BRANCH: unknown setting; did you mean 'BRANCHES'?"
+    ) in lines
+
+
 def test_check_config_ok(tmp_path: Path) -> None:
     config = write_config(tmp_path, '[plugins.cli-test]\nGREETING = "hey"\n')
 

@@ -91,7 +91,52 @@ def test_env_references_are_listed_by_key() -> None:
 def test_unknown_table_is_reported() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({"sever": {"port": 1}})
-    assert info.value.problems == [("sever", "unknown setting")]
+    assert info.value.problems == [("sever", "unknown setting; did you mean 'server'?")]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"plugin": {"status": {}}}, ("plugin", "unknown setting; did you mean 'plugins'?")),
+        ({"server": {"prot": 1}}, ("server.prot", "unknown setting; did you mean 'port'?")),
+        ({"LOG_LEVEL": "INFO"}, ("LOG_LEVEL", "unknown setting; did you mean 'log_level'?")),
+        ({"colour": "red"}, ("colour", "unknown setting")),
+    ],
+)
+def test_unknown_settings_key_suggests_name(
+    data: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(data)
+    assert caught.value.problems == [expected]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"LIMT": 1}, ("plugins.sample.LIMT", "unknown setting; did you mean 'LIMIT'?")),
+        ({"token": "x"}, ("plugins.sample.token", "unknown setting; did you mean 'TOKEN'?")),
+        ({"COLOUR": "red"}, ("plugins.sample.COLOUR", "unknown setting")),
+    ],
+)
+def test_unknown_plugin_setting_suggests_name(
+    values: dict[str, object], expected: tuple[str, str]
+) -> None:
+    assert problems(values) == [expected]
+
+
+def test_misspelt_required_setting_is_one_problem(tmp_path: Path) -> None:
+    data = {"channels": {"http": {"kind": "http", "urll": "http://127.0.0.1:9/chat"}}}
+    assert settings_and_channel_problems(tmp_path, data) == [
+        ("channels.http.urll", "unknown setting; did you mean 'url'?")
+    ]
+
+
+def test_unknown_plugin_table_suggests_loaded_plugin(tmp_path: Path) -> None:
+    app = WebhookApp([chatty], {"chaty": {}}, data_dir=tmp_path)
+    [(key, problem)] = app.unknown_plugin_tables()
+    assert key == "plugins.chaty"
+    assert problem.endswith("; did you mean 'chatty'?")
 
 
 def test_partial_settings_keep_valid_tables() -> None:
