@@ -81,7 +81,12 @@ class WebhookApp:
         env_references: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        self.router = Router(plugins)
+        plugins = list(plugins)
+        disabled = set(self.settings.disabled_plugins)
+        # The names of all the plugins passed in, disabled ones included, to check
+        # in disabled_plugins.
+        self._all_plugin_names = sorted(plugin.name for plugin in plugins)
+        self.router = Router(plugin for plugin in plugins if plugin.name not in disabled)
         self.plugins = self.router.plugins
         self._raw_config = dict(config if config is not None else self.settings.plugins)
         # Names of the environment variables that each setting's string reads,
@@ -202,8 +207,13 @@ class WebhookApp:
             problems.extend(found)
             if config is not None:
                 configs[name] = config
+        disabled = set(self.settings.disabled_plugins)
         for name in self._raw_config:
-            if name not in self.plugins and not self._unknown_tables_reported:
+            if (
+                name not in self.plugins
+                and name not in disabled
+                and not self._unknown_tables_reported
+            ):
                 logger.warning(
                     "config has a [plugins.%s] table but no such plugin is loaded", toml_key(name)
                 )
@@ -271,18 +281,35 @@ class WebhookApp:
         return problems
 
     def unknown_plugin_tables(self) -> list[tuple[str, str]]:
-        """Return a problem for each ``[plugins.<name>]`` table of a plugin not loaded.
+        """Return a problem for each plugin name in the config that names no loaded plugin.
 
-        The app itself only warns about them, so that tests can share one
-        config between apps. The command line treats them as errors, because
-        there they are usually a misspelled plugin name. After this call the
-        app no longer logs its own warning about them.
+        These are ``[plugins.<name>]`` tables and entries of
+        ``disabled_plugins``. The table of a disabled plugin is kept for when
+        it is enabled again, unchecked. The app itself only warns about
+        unknown tables, so that tests can share one config between apps. The
+        command line treats them as errors, because there they are usually a
+        misspelled plugin name. After this call the app no longer logs its
+        own warning about them.
         """
         self._unknown_tables_reported = True
-        loaded = ", ".join(sorted(self.plugins)) or "none"
+        all_names = self._all_plugin_names
+        loaded = ", ".join(all_names) or "none"
         problems = []
+        for index, name in enumerate(self.settings.disabled_plugins):
+            if name in all_names:
+                continue
+            close = closest_name(name, all_names)
+            advice = f"; did you mean {close!r}?" if close is not None else ""
+            problems.append(
+                (
+                    f"disabled_plugins[{index}]",
+                    f"no plugin named {name!r} is loaded (loaded plugins: {loaded}){advice}",
+                )
+            )
+        disabled = set(self.settings.disabled_plugins)
+        loaded = ", ".join(sorted(self.plugins)) or "none"
         for name in self._raw_config:
-            if name in self.plugins:
+            if name in self.plugins or name in disabled:
                 continue
             close = closest_name(name, self.plugins)
             if close is not None:
@@ -398,6 +425,11 @@ class WebhookApp:
                 channels_started.append(channel)
             await self._recover(interrupt_tasks=workers)
             if workers:
+                if self.settings.disabled_plugins:
+                    logger.info(
+                        "plugins disabled by the config: %s",
+                        ", ".join(self.settings.disabled_plugins),
+                    )
                 self.warn_unconfigured_secrets()
                 self.warn_unset_chat_settings()
             await task_group.__aenter__()

@@ -107,6 +107,8 @@ class Settings:
     deliveries: DeliverySettings = DeliverySettings()
     # Channel for chat-key platforms without a [channels.<platform>] table.
     default_channel: str = "console"
+    # Names of installed plugins the app leaves out: no endpoints, no settings checks.
+    disabled_plugins: list[str] = attrs.field(factory=list)
     channels: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
 

@@ -296,6 +296,35 @@ def test_endpoints_take_serve_port(tmp_path: Path) -> None:
     assert "http://127.0.0.1:8099/api/plugin/cli-test/webhook/echo" in result.stdout
 
 
+def test_endpoints_leave_out_disabled_plugins(tmp_path: Path) -> None:
+    config = write_config(tmp_path, 'disabled_plugins = ["file-upload", "long-process"]\n')
+
+    result = run_cli("endpoints", "--config", str(config), *BUNDLED_PLUGIN_ARGS)
+
+    assert result.returncode == 0, result.stderr
+    shown = {line.rsplit("(", 1)[1].rstrip(")") for line in result.stdout.splitlines()}
+    assert shown == {"github-notifier", "monitor-alert", "status"}
+
+
+def test_check_config_names_unknown_disabled_plugin(tmp_path: Path) -> None:
+    config = write_config(tmp_path, 'disabled_plugins = ["file_upload"]\n')
+
+    result = run_cli("check-config", "--config", str(config), *BUNDLED_PLUGIN_ARGS)
+
+    assert result.returncode == 1
+    assert "disabled_plugins[0]: no plugin named 'file_upload' is loaded" in result.stdout
+    assert "did you mean 'file-upload'?" in result.stdout
+
+
+def test_check_config_counts_enabled_plugins(tmp_path: Path) -> None:
+    config = write_config(tmp_path, 'disabled_plugins = ["file-upload", "long-process"]\n')
+
+    result = run_cli("check-config", "--config", str(config), *BUNDLED_PLUGIN_ARGS)
+
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.endswith("OK, settings and 3 plugin configs are valid\n")
+
+
 def test_entry_point_plugins_loaded_by_default() -> None:
     names = {entry.name for entry in importlib.metadata.entry_points(group="plughook.plugins")}
     # `pip install -e .` registers the bundled plugins, as the README and CI do.

@@ -139,6 +139,34 @@ def test_unknown_plugin_table_suggests_loaded_plugin(tmp_path: Path) -> None:
     assert problem.endswith("; did you mean 'chatty'?")
 
 
+def test_disabled_plugin_serves_no_endpoint(tmp_path: Path) -> None:
+    settings = Settings(disabled_plugins=["chatty"])
+    app = WebhookApp([chatty], settings=settings, data_dir=tmp_path)
+    assert app.plugins == {}
+    assert list(app.router.endpoints()) == []
+
+
+def test_disabled_plugin_table_is_not_unknown(tmp_path: Path) -> None:
+    settings = Settings(disabled_plugins=["chatty"], plugins={"chatty": {"NOT_A_SETTING": 1}})
+    app = WebhookApp([chatty], settings=settings, data_dir=tmp_path)
+    assert app.unknown_plugin_tables() == []
+
+
+def test_disabled_plugin_settings_are_not_checked(tmp_path: Path) -> None:
+    settings = Settings(disabled_plugins=["chatty"], plugins={"chatty": {"NOT_A_SETTING": 1}})
+    app = WebhookApp([chatty], settings=settings, data_dir=tmp_path)
+    _, found = app.config_problems()
+    assert found == []
+
+
+def test_disabled_name_of_no_plugin_suggests_one(tmp_path: Path) -> None:
+    settings = Settings(disabled_plugins=["chaty"])
+    app = WebhookApp([chatty], settings=settings, data_dir=tmp_path)
+    [(key, problem)] = app.unknown_plugin_tables()
+    assert key == "disabled_plugins[0]"
+    assert problem.endswith("; did you mean 'chatty'?")
+
+
 def test_partial_settings_keep_valid_tables() -> None:
     data = {
         "server": {"port": "8021"},

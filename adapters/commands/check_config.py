@@ -51,5 +51,5 @@ def run(args: argparse.Namespace) -> int:
         noun = "problem" if len(problems) == 1 else "problems"
         print(f"{len(problems)} {noun} found")
         return EXIT_PROBLEMS
-    print(f"{config.label}: OK, settings and {len(plugins)} plugin configs are valid")
+    print(f"{config.label}: OK, settings and {len(app.plugins)} plugin configs are valid")
     return 0
