@@ -83,8 +83,8 @@ class WebhookApp:
         self.settings = settings or Settings()
         plugins = list(plugins)
         disabled = set(self.settings.disabled_plugins)
-        # The names of all the plugins passed in, disabled ones included, to check
-        # in disabled_plugins.
+        # Every plugin name passed in, disabled ones included: the names that
+        # disabled_plugins may list.
         self._all_plugin_names = sorted(plugin.name for plugin in plugins)
         self.router = Router(plugin for plugin in plugins if plugin.name not in disabled)
         self.plugins = self.router.plugins
