@@ -452,21 +452,26 @@ async def test_shutdown_starts_no_new_send(tmp_path: Path) -> None:
     assert [text for m in server.messages for text in m.texts] == ["first", "second"]
 
 
+def app_with_slow_send(tmp_path: Path, server: OneBotStandIn, outbox: OutboxSettings) -> WebhookApp:
+    """Return an app whose first send to the stand-in outlives its 0.1 s shutdown grace period."""
+    server.script.append(ScriptedResponse(delay=1.0))
+    options: dict[str, Any] = {
+        "kind": "onebot_v11",
+        "api_url": server.url,
+        "access_token": TOKEN,
+        "timeout": 5.0,
+    }
+    settings = Settings(
+        outbox=outbox,
+        channels={"onebot_v11": options},
+        server=ServerSettings(grace_period=0.1),
+    )
+    return WebhookApp([], data_dir=tmp_path, settings=settings)
+
+
 async def test_shutdown_past_grace_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     async with OneBotStandIn(token=TOKEN) as server:
-        server.script.append(ScriptedResponse(delay=1.0))
-        options: dict[str, Any] = {
-            "kind": "onebot_v11",
-            "api_url": server.url,
-            "access_token": TOKEN,
-            "timeout": 5.0,
-        }
-        settings = Settings(
-            outbox=FAST_RETRIES,
-            channels={"onebot_v11": options},
-            server=ServerSettings(grace_period=0.1),
-        )
-        app = WebhookApp([], data_dir=tmp_path, settings=settings)
+        app = app_with_slow_send(tmp_path, server, FAST_RETRIES)
         with caplog.at_level(logging.WARNING, "plughook.outbox"):
             async with app.running():
                 assert app.outbox is not None
@@ -495,19 +500,7 @@ async def test_shutdown_past_grace_warns(tmp_path: Path, caplog: pytest.LogCaptu
 async def test_cut_off_last_attempt_is_tried_again(tmp_path: Path) -> None:
     one_attempt = OutboxSettings(base_delay=0.01, max_delay=0.05, max_attempts=1)
     async with OneBotStandIn(token=TOKEN) as server:
-        server.script.append(ScriptedResponse(delay=1.0))
-        options: dict[str, Any] = {
-            "kind": "onebot_v11",
-            "api_url": server.url,
-            "access_token": TOKEN,
-            "timeout": 5.0,
-        }
-        settings = Settings(
-            outbox=one_attempt,
-            channels={"onebot_v11": options},
-            server=ServerSettings(grace_period=0.1),
-        )
-        app = WebhookApp([], data_dir=tmp_path, settings=settings)
+        app = app_with_slow_send(tmp_path, server, one_attempt)
         async with app.running():
             assert app.outbox is not None
             await app.outbox.put("onebot_v11-group_5", "cut off")
