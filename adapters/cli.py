@@ -19,6 +19,7 @@ from .commands import (
     common_parser,
     deliveries,
     endpoints,
+    maintenance,
     outbox,
     serve,
 )
@@ -27,7 +28,7 @@ from .loading import EXIT_USAGE, CommandError
 __all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_USAGE", "build_parser", "main"]
 
 # Each module adds one or more subcommands; see adapters.commands.
-COMMANDS = (serve, endpoints, check_config, deliveries, outbox, channels)
+COMMANDS = (serve, endpoints, check_config, deliveries, outbox, channels, maintenance)
 # An unexpected error: a bug or an environment problem plughook does not know.
 EXIT_ERROR = 1
 PROG = "plughook"

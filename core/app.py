@@ -559,6 +559,13 @@ class WebhookApp:
             if count:
                 logger.warning("%d tasks left running by a previous process are interrupted", count)
         self.maintenance = await self.storage.kv_get(*_MAINTENANCE_KEY) == "on"
+        if self.maintenance and interrupt_tasks:
+            # The flag is stored, so it outlives the process that set it.
+            logger.warning(
+                "maintenance mode is on, as stored before this start: endpoints of "
+                "maintenance-aware plugins (every bundled one but status) answer 503 until "
+                "`plughook maintenance off` or the status plugin switches it off"
+            )
 
     async def _heartbeat(self) -> None:
         """Renew this instance's heartbeat and interrupt tasks of instances that died."""
@@ -616,6 +623,7 @@ class WebhookApp:
         self.maintenance = enabled
         self._maintenance_read_at = time.monotonic()
         await self.storage.kv_set(*_MAINTENANCE_KEY, "on" if enabled else "off")
+        logger.warning("maintenance mode switched %s", "on" if enabled else "off")
 
     async def drain(self) -> None:
         """Wait until the outbox, background handlers and tasks are idle and records written."""
@@ -768,6 +776,12 @@ class WebhookApp:
             # refused during maintenance says whether its sender was genuine,
             # and a genuine one can be replayed afterwards as it is.
             if endpoint.plugin.maintenance_aware and await self.in_maintenance():
+                logger.info(
+                    "delivery %s to %s%s refused with 503: maintenance mode is on",
+                    request.delivery_id,
+                    endpoint.plugin.name,
+                    endpoint.path,
+                )
                 raise ServiceUnavailable("maintenance")
             # Only an id the sender supplied can repeat; a generated one never does.
             header = endpoint.delivery_id_header
@@ -993,10 +1007,17 @@ class WebhookApp:
 
     # Service information.
     def health(self) -> WebhookResponse:
-        """Answer ``GET /healthz``: 200 while serving, 503 while starting or stopping."""
-        if self.serving:
-            return json_response({"status": "ok"})
-        return json_response({"status": "unavailable"}, 503)
+        """Answer ``GET /healthz``: 200 while serving, 503 while starting or stopping.
+
+        While maintenance mode is on (as last read), the 200 body says so.
+        """
+        if not self.serving:
+            return json_response({"status": "unavailable"}, 503)
+        # The server answers, so a load balancer keeps it. An operator
+        # checking by hand learns that webhooks get 503.
+        if self.maintenance:
+            return json_response({"status": "ok", "maintenance": True})
+        return json_response({"status": "ok"})
 
     def describe(self) -> dict[str, Any]:
         """List plugins, endpoints, methods, public URLs and redacted config values."""

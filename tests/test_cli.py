@@ -8,6 +8,8 @@ except where the example config is checked against them.
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import hmac
 import importlib.metadata
 import json
 import os
@@ -395,6 +397,85 @@ def test_serve_warns_and_names_unset_status_token(tmp_path: Path) -> None:
 
 
 GITHUB_ARGS = ("--plugin", "plugins.github_notifier", "--no-entry-points")
+
+
+MAINTENANCE_CONFIG = """
+[plugins.github-notifier]
+WEBHOOK_SECRET = "maintenance-test-secret"
+NOTIFICATION_CHAT = "console-ops"
+"""
+
+
+def post_signed_push(base_url: str) -> int:
+    """POST a push signed with the secret of ``MAINTENANCE_CONFIG``; return the status."""
+    body = json.dumps({"ref": "refs/heads/main", "commits": []}).encode()
+    digest = hmac.new(b"maintenance-test-secret", body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(
+        f"{base_url}/api/plugin/github-notifier/webhook/github",
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "push",
+            "X-Hub-Signature-256": f"sha256={digest}",
+        },
+    )
+    try:
+        with OPENER.open(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def wait_for_status(base_url: str, expected: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (status := post_signed_push(base_url)) != expected:
+        assert time.monotonic() < deadline, f"push answered {status}, not {expected}"
+        time.sleep(0.1)
+
+
+def test_maintenance_command_switches_running_server(tmp_path: Path) -> None:
+    config = write_config(tmp_path, MAINTENANCE_CONFIG)
+    args = ["--config", str(config), "--port", "0", *GITHUB_ARGS]
+    with serving(args, tmp_path / "first.txt") as server:
+        base_url = base_url_of(server.read_banner(endpoint_count=1))
+        wait_healthy(base_url)
+        switched = run_cli("maintenance", "on", "--config", str(config), *GITHUB_ARGS)
+        wait_for_status(base_url, 503)
+        health = http("GET", f"{base_url}/healthz")
+        server.stop()
+    assert switched.stdout == "maintenance mode is on\n"
+    assert health == (200, {"status": "ok", "maintenance": True})
+
+
+def test_maintenance_kept_across_restart_is_logged(tmp_path: Path) -> None:
+    config = write_config(tmp_path, MAINTENANCE_CONFIG)
+    args = ["--config", str(config), "--port", "0", *GITHUB_ARGS]
+    with serving(args, tmp_path / "first.txt") as server:
+        server.read_banner(endpoint_count=1)
+        server.stop()
+    run_cli("maintenance", "on", "--config", str(config), *GITHUB_ARGS)
+    shown = run_cli("maintenance", "--config", str(config), *GITHUB_ARGS)
+    with serving(args, tmp_path / "second.txt") as server:
+        base_url = base_url_of(server.read_banner(endpoint_count=1))
+        refused = post_signed_push(base_url)
+        switched_off = run_cli("maintenance", "off", "--config", str(config), *GITHUB_ARGS)
+        wait_for_status(base_url, 200)
+        server.stop()
+        stderr = server.stderr()
+    assert shown.stdout == "maintenance mode is on\n"
+    assert refused == 503
+    assert "maintenance mode is on, as stored before this start" in stderr
+    assert switched_off.stdout == "maintenance mode is off\n"
+
+
+def test_maintenance_command_without_data_names_folder(tmp_path: Path) -> None:
+    config = write_config(tmp_path, MAINTENANCE_CONFIG)
+    result = run_cli("maintenance", "on", "--config", str(config), *GITHUB_ARGS)
+    assert result.returncode == 2
+    assert f"no plughook data in {tmp_path / 'data'}" in result.stderr
+
+
 CHAT_WARNING = (
     "plugin github-notifier sends no chat messages until "
     "plugins.github-notifier.NOTIFICATION_CHAT is set"

@@ -292,6 +292,24 @@ async def test_signed_delivery_refused_in_maintenance_replays_after(tmp_path: Pa
 
 
 @pytest.mark.anyio
+async def test_maintenance_refusal_and_switch_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    body, headers = github_push()
+    headers["X-GitHub-Delivery"] = "5f2c8a10-0000-4000-8000-000000000002"
+    with caplog.at_level(logging.INFO, "plughook"):
+        async with WebhookTestClient(ALL_PLUGINS, CONFIG) as client:
+            await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
+            await client.post(
+                "/api/plugin/github-notifier/webhook/github", content=body, headers=headers
+            )
+    messages = [record.getMessage() for record in caplog.records]
+    assert "maintenance mode switched on" in messages
+    assert (
+        "delivery 5f2c8a10-0000-4000-8000-000000000002 to github-notifier/github refused "
+        "with 503: maintenance mode is on"
+    ) in messages
+
+
+@pytest.mark.anyio
 async def test_bad_signature_in_maintenance_gets_401() -> None:
     body, headers = github_push()
     headers["X-Hub-Signature-256"] = "sha256=" + "0" * 64
