@@ -232,6 +232,46 @@ async def test_deliveries_replay_records_new_attempt(tmp_path: Path) -> None:
     assert f"replay of {record_id}" in listing.stdout
 
 
+async def test_deliveries_replay_twice_needs_again(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path)
+    replay = ("deliveries", "replay", record_id, "--config", str(config), *PLUGIN_ARGS)
+    first = await plughook(*replay)
+    second = await plughook(*replay)
+    forced = await plughook(*replay, "--again")
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 5
+    assert f"delivery record {record_id!r} was replayed before, as " in second.stderr
+    assert second.stderr.rstrip().endswith(
+        f"plughook deliveries replay {record_id} --again --config {config} "
+        "--plugin tests.cli_plugin --no-entry-points"
+    )
+    assert forced.returncode == 0, forced.stderr
+
+
+async def test_deliveries_list_marks_replayed_under_status_filter(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    # The guarded endpoint's token is not configured, so the request was rejected (503).
+    record_id = await record_echo_delivery(tmp_path, path="/guarded")
+    await replay_unverified(config, record_id)
+    listing = await plughook("deliveries", "list", "--status", "5xx", "--config", str(config))
+    [row] = [line for line in listing.stdout.splitlines() if line.startswith(record_id)]
+    assert "503 (replayed)" in row
+
+
+async def test_deliveries_show_names_replays(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path)
+    await plughook("deliveries", "replay", record_id, "--config", str(config), *PLUGIN_ARGS)
+    listing = await plughook("deliveries", "list", "--config", str(config))
+    [replay_row] = [
+        line for line in listing.stdout.splitlines() if f"replay of {record_id}" in line
+    ]
+    replay_id = replay_row.split()[0]
+    shown = await plughook("deliveries", "show", record_id, "--config", str(config))
+    assert f"replayed as: {replay_id}" in shown.stdout.splitlines()
+
+
 async def replay_unverified(config: Path, record_id: str) -> subprocess.CompletedProcess[str]:
     return await plughook(
         "deliveries",
@@ -351,6 +391,7 @@ async def test_deliveries_replay_help_lists_exit_statuses() -> None:
     assert result.returncode == 0, result.stderr
     assert "3 when no record has the given id" in text
     assert "4 when the record did not pass verification" in text
+    assert "5 when it was replayed before and --again was not given" in text
 
 
 async def test_deliveries_replay_without_plugin_module_is_error(tmp_path: Path) -> None:

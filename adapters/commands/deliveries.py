@@ -11,6 +11,7 @@ import shutil
 import sys
 import time
 import urllib.parse
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 import anyio
@@ -53,6 +54,7 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 # unexpected errors (adapters.cli.EXIT_ERROR).
 EXIT_HANDLER_FAILED = 1
 EXIT_UNVERIFIED = 4
+EXIT_REPLAYED = 5
 
 
 def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
@@ -133,12 +135,14 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         "verification and duplicate detection, and record it as a new attempt. Chat "
         "messages it sends are queued in the outbox for the running server to deliver. "
         "A delivery that did not pass its endpoint's verification is replayed only with "
-        "--allow-unverified. Exit status: 0 when the handler answered below 500, "
+        "--allow-unverified, and one replayed before only with --again. Exit status: 0 when "
+        "the handler answered below 500, "
         f"{EXIT_HANDLER_FAILED} for a 5xx or an unexpected error, {EXIT_USAGE} for a usage or "
         "configuration error or a record that cannot be replayed (its body is cut, its "
         "plugin is not loaded, or several records have the given delivery id), "
-        f"{EXIT_NOT_FOUND} when no record has the given id, and {EXIT_UNVERIFIED} when the "
-        "record did not pass verification and --allow-unverified was not given.",
+        f"{EXIT_NOT_FOUND} when no record has the given id, {EXIT_UNVERIFIED} when the "
+        "record did not pass verification and --allow-unverified was not given, and "
+        f"{EXIT_REPLAYED} when it was replayed before and --again was not given.",
     )
     replay.add_argument(
         "record_id",
@@ -151,6 +155,12 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         help="also replay a delivery that did not pass its endpoint's verification (its "
         "sender is unknown, so do this only for a body you trust)",
     )
+    replay.add_argument(
+        "--again",
+        action="store_true",
+        help="replay a delivery that was replayed before (its handler runs once more and may "
+        "send its chat messages again)",
+    )
     replay.set_defaults(run=run_replay)
 
 
@@ -158,20 +168,23 @@ def run_list(args: argparse.Namespace) -> int:
     """Print one line per delivery, newest first."""
     app = load_app(args, check_plugins=False, quiet=True, stored="deliveries").app
     status_class = STATUS_CLASSES[args.status] if args.status else None
-    records, known = anyio.run(_list, app, args.plugin_name, status_class, args.limit)
+    records, known, replayed = anyio.run(_list, app, args.plugin_name, status_class, args.limit)
     if not records:
         print(_nothing_found(args.plugin_name, args.status, known))
         return 0
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-    for line in format_table(records, width):
+    for line in format_table(records, width, replayed):
         print(line)
     return 0
 
 
 async def _list(
     app: WebhookApp, plugin: str | None, status_class: int | None, limit: int
-) -> tuple[list[DeliveryRecord], list[str]]:
-    """Return the matching records and, when none match a plugin, the plugins recently seen."""
+) -> tuple[list[DeliveryRecord], list[str], set[str]]:
+    """Return the matching records, the plugins recently seen when none match, and the replayed.
+
+    The last are the ids of the matching records that a later record replays.
+    """
     await app.storage.open()
     try:
         records = await app.storage.deliveries_list(plugin, status_class, limit, with_bodies=False)
@@ -181,7 +194,16 @@ async def _list(
                 None, None, RECENT_FOR_HINT, with_bodies=False
             )
             known = sorted({record.plugin for record in recent})
-        return records, known
+        # A replay is newer than its original, so an unfiltered list holds
+        # every replay of the records it shows. A status filter leaves out
+        # the replays that answered otherwise, so those are read again.
+        later = records
+        if records and status_class is not None:
+            later = await app.storage.deliveries_list(
+                plugin, None, app.settings.deliveries.max_records, with_bodies=False
+            )
+        replayed = {record.replay_of for record in later if record.replay_of}
+        return records, known, replayed
     finally:
         await app.storage.close()
 
@@ -245,10 +267,13 @@ _NARROW_LAYOUTS = (
 )
 
 
-def _cells(record: DeliveryRecord, short_time: bool = False) -> dict[str, str]:
+def _cells(
+    record: DeliveryRecord, short_time: bool = False, replayed: Collection[str] = ()
+) -> dict[str, str]:
     """Return the value of each of ``_COLUMNS`` for ``record``.
 
-    DELIVERY ID also names the record a replay repeats.
+    DELIVERY ID also names the record a replay repeats. STATUS marks a
+    record whose id is in ``replayed``.
     """
     if short_time:
         received = short_local_time(record.received_at)
@@ -258,7 +283,7 @@ def _cells(record: DeliveryRecord, short_time: bool = False) -> dict[str, str]:
     return {
         "RECORD ID": record.id,
         "RECEIVED": received,
-        "STATUS": f"{record.status} (duplicate)" if record.duplicate else str(record.status),
+        "STATUS": _status(record, record.id in replayed),
         "VERIFIED": _VERDICTS[record.verified],
         "METHOD": record.method,
         "TIME": f"{record.duration_ms:.1f} ms",
@@ -267,14 +292,22 @@ def _cells(record: DeliveryRecord, short_time: bool = False) -> dict[str, str]:
     }
 
 
+def _status(record: DeliveryRecord, replayed: bool) -> str:
+    marks = [mark for mark, on in (("duplicate", record.duplicate), ("replayed", replayed)) if on]
+    return f"{record.status} ({', '.join(marks)})" if marks else str(record.status)
+
+
 def _rows(
-    columns: tuple[str, ...], records: list[DeliveryRecord], short_time: bool = False
+    columns: tuple[str, ...],
+    records: list[DeliveryRecord],
+    short_time: bool = False,
+    replayed: Collection[str] = (),
 ) -> list[list[str]]:
     """Return the headings of ``columns`` and a row of their values for each record."""
     headings = [local_time_heading(name) if name == "RECEIVED" else name for name in columns]
     rows = [headings]
     for record in records:
-        cells = _cells(record, short_time)
+        cells = _cells(record, short_time, replayed)
         rows.append([cells[name] for name in columns])
     return rows
 
@@ -285,7 +318,9 @@ def _align(columns: tuple[str, ...], rows: list[list[str]]) -> list[str]:
     return align_columns(rows, right=right)
 
 
-def format_table(records: list[DeliveryRecord], width: int | None = None) -> list[str]:
+def format_table(
+    records: list[DeliveryRecord], width: int | None = None, replayed: Collection[str] = ()
+) -> list[str]:
     """Return the header and one line per record, each column as wide as its widest cell.
 
     When the lines would be wider than a terminal's ``width``, the table
@@ -296,17 +331,17 @@ def format_table(records: list[DeliveryRecord], width: int | None = None) -> lis
     are cut to ``width``. On a terminal narrower than about 50 columns the
     rows overflow it.
     """
-    rows = _rows(_COLUMNS, records)
+    rows = _rows(_COLUMNS, records, replayed=replayed)
     if width is None or table_width(rows) <= width:
         return _align(_COLUMNS, rows)
 
     layout = _NARROW_LAYOUTS[-1]
     for candidate in _NARROW_LAYOUTS:
-        if table_width(_rows(candidate.columns, records, candidate.short_time)) <= width:
+        if table_width(_rows(candidate.columns, records, candidate.short_time, replayed)) <= width:
             layout = candidate
             break
 
-    rows = _rows(layout.columns, records, layout.short_time)
+    rows = _rows(layout.columns, records, layout.short_time, replayed)
     header, *table = _align(layout.columns, rows)
     lines = [header]
     for line, record in zip(table, records, strict=True):
@@ -339,7 +374,7 @@ def _lines_below(record: DeliveryRecord, layout: _Layout, width: int) -> list[st
 def run_show(args: argparse.Namespace) -> int:
     """Print every field, the redacted headers and the recorded body."""
     app = load_app(args, check_plugins=False, quiet=True, stored="deliveries").app
-    record = anyio.run(_get, app, args.record_id)
+    record, replays = anyio.run(_get, app, args.record_id)
     if args.body:
         if record.body_truncated:
             print(
@@ -349,8 +384,10 @@ def run_show(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(record.body)
         sys.stdout.flush()
         return 0
-    for line in format_table([record]):
+    for line in format_table([record], replayed=[record.id] if replays else []):
         print(line)
+    if replays:
+        print(f"replayed as: {', '.join(replays)}")
     if record.query:
         print(f"query: {terminal_safe(record.query)}")
     if record.error_id:
@@ -373,16 +410,26 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _get(app: WebhookApp, given_id: str) -> DeliveryRecord:
+async def _get(app: WebhookApp, given_id: str) -> tuple[DeliveryRecord, list[str]]:
+    """Return the record ``given_id`` names and the ids of the records that replay it."""
     await app.storage.open()
     try:
         record = await _find_record(app, given_id)
+        replays = [] if record is None else await _replays_of(app, record)
     finally:
         await app.storage.close()
     if record is None:
         msg = f"no delivery record {given_id!r}; see `plughook deliveries list`"
         raise CommandError(msg, EXIT_NOT_FOUND)
-    return record
+    return record, replays
+
+
+async def _replays_of(app: WebhookApp, record: DeliveryRecord) -> list[str]:
+    """Return the ids of the records that replay ``record``, oldest first."""
+    later = await app.storage.deliveries_list(
+        record.plugin, None, app.settings.deliveries.max_records, with_bodies=False
+    )
+    return [found.id for found in reversed(later) if found.replay_of == record.id]
 
 
 def _describe(record: DeliveryRecord) -> str:
@@ -464,7 +511,9 @@ def run_replay(args: argparse.Namespace) -> int:
     """Replay the delivery and print the new response."""
     app = load_app(args, quiet=True, stored="deliveries").app
     try:
-        record_id, status, body = anyio.run(_replay, app, args.record_id, args.allow_unverified)
+        record_id, status, body = anyio.run(
+            _replay, app, args.record_id, args.allow_unverified, args.again, common_options(args)
+        )
     except UnverifiedReplay as exc:
         # The suggested command repeats this one's --config and --plugin options.
         command = ["plughook", "deliveries", "replay", exc.record_id, "--allow-unverified"]
@@ -476,13 +525,30 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0 if status < 500 else EXIT_HANDLER_FAILED
 
 
-async def _replay(app: WebhookApp, given_id: str, allow_unverified: bool) -> tuple[str, int, bytes]:
-    """Replay the record that ``given_id`` names and return its record id and the new response."""
+async def _replay(
+    app: WebhookApp, given_id: str, allow_unverified: bool, again: bool, options: list[str]
+) -> tuple[str, int, bytes]:
+    """Replay the record that ``given_id`` names and return its record id and the new response.
+
+    ``options`` are this command's --config and --plugin options, repeated in
+    the hint to replay a record again.
+    """
     async with app.running(workers=False):
         found = await _find_record(app, given_id)
         if found is None:
             msg = f"no delivery record {given_id!r}; see `plughook deliveries list`"
             raise CommandError(msg, EXIT_NOT_FOUND)
+        replays = [] if again else await _replays_of(app, found)
+        if replays:
+            command = shlex.join(
+                ["plughook", "deliveries", "replay", found.id, "--again", *options]
+            )
+            msg = (
+                f"delivery record {found.id!r} was replayed before, as {', '.join(replays)}: "
+                "another replay runs its handler once more and may send its chat messages "
+                f"twice; if that is what you want: {command}"
+            )
+            raise CommandError(msg, EXIT_REPLAYED)
         try:
             _, response = await app.replay(found.id, allow_unverified=allow_unverified)
         except UnverifiedReplay:
