@@ -612,7 +612,15 @@ class WebhookApp:
         now = time.monotonic()
         if now - self._maintenance_read_at >= MAINTENANCE_REFRESH:
             self._maintenance_read_at = now
-            self.maintenance = await self.storage.kv_get(*_MAINTENANCE_KEY) == "on"
+            stored = await self.storage.kv_get(*_MAINTENANCE_KEY) == "on"
+            if stored != self.maintenance:
+                # Another process switched it: `plughook maintenance`, a
+                # replay, or another instance sharing Redis.
+                logger.warning(
+                    "maintenance mode is now %s, switched by another process",
+                    "on" if stored else "off",
+                )
+            self.maintenance = stored
         return self.maintenance
 
     async def set_maintenance(self, enabled: bool) -> None:

@@ -444,8 +444,10 @@ def test_maintenance_command_switches_running_server(tmp_path: Path) -> None:
         wait_for_status(base_url, 503)
         health = http("GET", f"{base_url}/healthz")
         server.stop()
+        stderr = server.stderr()
     assert switched.stdout == "maintenance mode is on\n"
     assert health == (200, {"status": "ok", "maintenance": True})
+    assert "maintenance mode is now on, switched by another process" in stderr
 
 
 def test_maintenance_kept_across_restart_is_logged(tmp_path: Path) -> None:
