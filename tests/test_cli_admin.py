@@ -148,6 +148,17 @@ async def test_deliveries_list_fits_80_column_terminal(tmp_path: Path) -> None:
     assert lines[2] == "    delivery gh-1"
 
 
+async def test_deliveries_show_summary_fits_80_column_terminal(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path, path="/guarded")
+    args = ["deliveries", "show", record_id, "--config", str(config)]
+    status, output = await anyio.to_thread.run_sync(run_in_terminal, args, 80)
+    header, row, *_ = output.splitlines()
+    assert status == 0, output
+    assert wcwidth.width(header) <= 80
+    assert wcwidth.width(row) <= 80
+
+
 async def test_deliveries_list_filters_by_status(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     await record_echo_delivery(tmp_path)

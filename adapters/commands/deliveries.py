@@ -384,7 +384,8 @@ def run_show(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(record.body)
         sys.stdout.flush()
         return 0
-    for line in format_table([record], replayed=[record.id] if replays else []):
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    for line in format_table([record], width, replayed=[record.id] if replays else []):
         print(line)
     if replays:
         print(f"replayed as: {', '.join(replays)}")
