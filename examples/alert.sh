@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Send a generic monitoring alert to a running `plughook serve`.
 #
-#   PLUGHOOK_API_TOKEN  the monitor-alert API_TOKEN (default dev-api-token)
+#   PLUGHOOK_API_TOKEN  the monitor-alert API_TOKEN (default dev-api-token), which
+#                       examples/plughook.toml reads from this variable and
+#                       plughook.example.toml from MONITOR_API_TOKEN
 #   PLUGHOOK_URL        server base URL (default http://127.0.0.1:8021)
 #
 # The body has service, level (critical, error, warning or info), message and

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Send a Grafana alerting webhook notification to a running `plughook serve`.
 #
-#   PLUGHOOK_API_TOKEN  the monitor-alert API_TOKEN (default dev-api-token); in
-#                       Grafana it is the contact point's "Authorization Header
+#   PLUGHOOK_API_TOKEN  the monitor-alert API_TOKEN (default dev-api-token), which
+#                       examples/plughook.toml reads from this variable and
+#                       plughook.example.toml from MONITOR_API_TOKEN. In Grafana
+#                       it is the contact point's "Authorization Header
 #                       Credentials" with scheme Bearer
 #   GRAFANA_SECRET      when set, also sign the body as a contact point with an
 #                       HMAC secret does: hex HMAC-SHA256 in

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Start a background task on a running `plughook serve` and poll it until it ends.
 #
-#   PLUGHOOK_API_TOKEN  the long-process API_TOKEN (default dev-api-token)
+#   PLUGHOOK_API_TOKEN  the long-process API_TOKEN (default dev-api-token), which
+#                       examples/plughook.toml reads from this variable and
+#                       plughook.example.toml from TASKS_API_TOKEN
 #   PLUGHOOK_URL        server base URL (default http://127.0.0.1:8021)
 #   POLL_SECONDS        pause between status reads (default 1)
 #   MAX_POLLS           status reads before giving up (default 60)

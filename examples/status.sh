@@ -5,7 +5,9 @@
 #   status.sh maintenance   switch maintenance mode on
 #   status.sh running       switch it off again
 #
-#   PLUGHOOK_API_TOKEN  the status plugin's API_TOKEN (default dev-api-token)
+#   PLUGHOOK_API_TOKEN  the status plugin's API_TOKEN (default dev-api-token), which
+#                       examples/plughook.toml reads from this variable and
+#                       plughook.example.toml from STATUS_API_TOKEN
 #   PLUGHOOK_URL        server base URL (default http://127.0.0.1:8021)
 set -euo pipefail
 

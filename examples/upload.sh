@@ -3,7 +3,9 @@
 #
 #   upload.sh [FILE]    default: payloads/sample-report.txt
 #
-#   PLUGHOOK_API_TOKEN  the file-upload API_TOKEN (default dev-api-token)
+#   PLUGHOOK_API_TOKEN  the file-upload API_TOKEN (default dev-api-token), which
+#                       examples/plughook.toml reads from this variable and
+#                       plughook.example.toml from UPLOAD_API_TOKEN
 #   PLUGHOOK_CHAT       chat key the file belongs to (default console-ops)
 #   PLUGHOOK_URL        server base URL (default http://127.0.0.1:8021)
 #

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import tomllib
 import typing
 from collections.abc import Collection, Iterator
@@ -35,6 +36,10 @@ from core.wecom import WeComOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "plughook.example.toml"
+READMES = [ROOT / "README.md", ROOT / "README.zh-CN.md"]
+DEMO_CONFIG = ROOT / "examples" / "plughook.toml"
+# The one token variable that the demo config and the example scripts share.
+DEMO_TOKEN_VARIABLE = "PLUGHOOK_API_TOKEN"
 
 # Options class of each channel kind. The console kind takes no setting but kind.
 CHANNEL_OPTIONS: dict[str, type | None] = {
@@ -59,6 +64,8 @@ PLACEHOLDER = "example-value"
 # [server], [storage], [outbox] and [deliveries].
 SETTINGS_TYPES = typing.get_type_hints(Settings)
 SETTINGS_TABLES = [name for name, hint in SETTINGS_TYPES.items() if attrs.has(hint)]
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+TOML_BLOCK = re.compile(r"^```toml\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
 def table_path(header: str) -> list[str]:
@@ -125,6 +132,10 @@ def channel_tables(documented: dict[str, Any], kind: str) -> dict[str, dict[str,
         for name, table in documented["channels"].items()
         if table.get("kind", name) == kind
     }
+
+
+def env_names(text: str) -> set[str]:
+    return set(ENV_REFERENCE.findall(text))
 
 
 def test_documented_settings_read_commented_lines() -> None:
@@ -230,3 +241,18 @@ def test_commented_plugin_settings_valid(documented: dict[str, Any], plugin: Plu
     )
 
     assert isinstance(config, plugin.config_class)
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda path: path.name)
+def test_readme_variables_match_example(readme: Path) -> None:
+    blocks = TOML_BLOCK.findall(readme.read_text(encoding="utf-8"))
+    used = set().union(*(env_names(block) for block in blocks))
+
+    assert used - env_names(EXAMPLE.read_text(encoding="utf-8")) == set()
+
+
+def test_demo_config_variables_match_example() -> None:
+    example = env_names(EXAMPLE.read_text(encoding="utf-8"))
+    demo = env_names(DEMO_CONFIG.read_text(encoding="utf-8"))
+
+    assert demo - example == {DEMO_TOKEN_VARIABLE}
