@@ -356,11 +356,10 @@ class WebhookApp:
             kind = str(options.pop("kind", platform))
             factory = kinds.get(kind)
             if factory is None:
-                known = ", ".join(sorted(kinds))
                 problems.append(
                     (
                         f"channels.{toml_key(platform)}.kind",
-                        f"unknown channel kind {kind!r}; known kinds: {known}",
+                        _unknown_kind(platform, kind, "kind" in table, kinds),
                     )
                 )
                 failed.add(f"channels.{toml_key(platform)}")
@@ -1098,6 +1097,31 @@ def _checked_methods(endpoint: Endpoint, unchecked: frozenset[str]) -> str:
     if "GET" in allowed:
         allowed.add("HEAD")
     return ", ".join(sorted(allowed - unchecked))
+
+
+def _unknown_kind(platform: str, kind: str, kind_set: bool, known: Collection[str]) -> str:
+    """Return the problem text for the table ``[channels.<platform>]`` of an unknown kind.
+
+    A table without ``kind`` takes its name as the kind, so the text then also
+    explains how to keep that name, which is the platform of its chat keys.
+    """
+    close = closest_name(kind, known)
+    if close is None:
+        text = f"unknown channel kind {kind!r}; known kinds: {', '.join(sorted(known))}"
+        if kind_set:
+            return text
+        return (
+            f"{text}. A table without kind takes its name as the kind, so add "
+            f'kind = "…" with one of them to keep the name {platform!r}'
+        )
+    text = f"unknown channel kind {kind!r}; did you mean {close!r}?"
+    if kind_set:
+        return text
+    return (
+        f"{text} A table without kind takes its name as the kind, so rename it to "
+        f'[channels.{toml_key(close)}], or add kind = "{close}" to keep {platform!r} as the '
+        "platform of its chat keys"
+    )
 
 
 def _url_host(host: str) -> str:

@@ -687,6 +687,20 @@ def test_check_config_suggests_names_for_typos(tmp_path: Path) -> None:
     ) in lines
 
 
+def test_check_config_suggests_channel_kind(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[channels.onebot]\napi_url = "http://127.0.0.1:9"\n')
+
+    result = run_cli("check-config", "--config", str(config), *PLUGIN_ARGS)
+
+    assert result.returncode == 1
+    [line, count] = result.stdout.splitlines()
+    assert line.startswith(
+        f"{config}: channels.onebot.kind: unknown channel kind 'onebot'; did you mean 'onebot_v11'?"
+    )
+    assert 'add kind = "onebot_v11"' in line
+    assert count == "1 problem found"
+
+
 def test_check_config_ok(tmp_path: Path) -> None:
     config = write_config(tmp_path, '[plugins.cli-test]\nGREETING = "hey"\n')
 

@@ -338,6 +338,33 @@ def test_unknown_setting_key_is_quoted() -> None:
     assert problems({"名字": 1}) == [('plugins.sample."名字"', "unknown setting")]
 
 
+ONEBOT_TABLE = {"api_url": "http://127.0.0.1:9"}
+
+
+def test_channel_table_named_near_kind_suggests_it(tmp_path: Path) -> None:
+    data = {"channels": {"onebot": ONEBOT_TABLE}}
+    [(key, problem)] = settings_and_channel_problems(tmp_path, data)
+    assert key == "channels.onebot.kind"
+    assert problem.startswith("unknown channel kind 'onebot'; did you mean 'onebot_v11'? ")
+    assert "rename it to [channels.onebot_v11]" in problem
+    assert "or add kind = \"onebot_v11\" to keep 'onebot' as the platform" in problem
+
+
+def test_channel_kind_typo_suggests_kind(tmp_path: Path) -> None:
+    data = {"channels": {"qq": {"kind": "onebotv11", **ONEBOT_TABLE}}}
+    assert settings_and_channel_problems(tmp_path, data) == [
+        ("channels.qq.kind", "unknown channel kind 'onebotv11'; did you mean 'onebot_v11'?")
+    ]
+
+
+def test_channel_table_named_far_from_kinds_needs_kind(tmp_path: Path) -> None:
+    data = {"channels": {"ops": {"url": "http://127.0.0.1:9/chat"}}}
+    [(_, problem)] = settings_and_channel_problems(tmp_path, data)
+    assert problem.startswith("unknown channel kind 'ops'; known kinds: console, ")
+    assert "did you mean" not in problem
+    assert problem.endswith("add kind = \"…\" with one of them to keep the name 'ops'")
+
+
 def test_missing_default_channel_hint_quotes_name(tmp_path: Path) -> None:
     settings = load_settings({"default_channel": "飞书"})
     with pytest.raises(ConfigError) as caught:
