@@ -35,7 +35,7 @@ from .request import DEFAULT_MAX_BODY_SIZE, WebhookRequest
 from .response import InvalidResult, WebhookResponse, error_response, json_response, to_response
 from .routing import Endpoint, Router, webhook_url
 from .runtime import current_app_var, current_plugin_var
-from .settings import Settings
+from .settings import Settings, with_placement_hints
 from .store import PluginStore, Storage
 from .tasks import PluginTasks, TaskManager
 from .writer import BatchWriter
@@ -204,7 +204,7 @@ class WebhookApp:
                 configs[name] = None
                 continue
             config, found = structure_partial(plugin.config_class, values, key)
-            problems.extend(found)
+            problems.extend(with_placement_hints(found))
             if config is not None:
                 configs[name] = config
         disabled = set(self.settings.disabled_plugins)
@@ -367,7 +367,7 @@ class WebhookApp:
             try:
                 channels[platform] = factory(platform, options)
             except ConfigError as exc:
-                problems.extend(exc.problems)
+                problems.extend(with_placement_hints(exc.problems))
                 failed.add(f"channels.{toml_key(platform)}")
                 continue
             problems.extend(self._claim_problems(platform, channels[platform]))

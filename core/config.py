@@ -25,6 +25,7 @@ from .errors import ConfigError
 
 __all__ = [
     "REDACTED",
+    "UNKNOWN_SETTING",
     "SettingInfo",
     "closest_name",
     "config_converter",
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 REDACTED = "***"
+# Problem text of a key that no field of its table has, before any suggestion.
+UNKNOWN_SETTING = "unknown setting"
 _METADATA_KEY = "plughook"
 
 T = TypeVar("T")
@@ -257,7 +260,7 @@ def _problems(error: BaseException, prefix: str, data: Any) -> list[tuple[str, s
     if isinstance(error, ForbiddenExtraKeysError):
         known = [field.name for field in attrs.fields(error.cl)]
         return [
-            (_join(prefix, key), "unknown setting" + _did_you_mean(key, known))
+            (_join(prefix, key), UNKNOWN_SETTING + _did_you_mean(key, known))
             for key in sorted(error.extra_fields)
         ]
     if isinstance(error, ClassValidationError | IterableValidationError):

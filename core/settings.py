@@ -5,13 +5,21 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from .config import positive, setting, structure_config, structure_partial, toml_key
+from .config import (
+    UNKNOWN_SETTING,
+    positive,
+    setting,
+    structure_config,
+    structure_partial,
+    toml_key,
+)
 from .errors import ConfigError
 
 __all__ = [
@@ -24,7 +32,9 @@ __all__ = [
     "expand_env",
     "load_settings",
     "partial_settings",
+    "placement_hint",
     "read_config_file",
+    "with_placement_hints",
 ]
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -186,7 +196,10 @@ def load_settings(data: Mapping[str, Any]) -> Settings:
     expanded = expand_env(data, "", problems)
     if problems:
         raise ConfigError(problems)
-    return structure_config(Settings, expanded, "")
+    try:
+        return structure_config(Settings, expanded, "")
+    except ConfigError as exc:
+        raise ConfigError(with_placement_hints(exc.problems)) from None
 
 
 # Top-level keys whose value is a table of tables, each checked on its own.
@@ -216,4 +229,55 @@ def partial_settings(data: Mapping[str, Any]) -> tuple[Settings, list[tuple[str,
             valid[entry] = table
         values[name] = valid
     settings, found = structure_partial(Settings, values, "")
-    return settings if settings is not None else Settings(), problems + found
+    problems = with_placement_hints(problems + found)
+    return settings if settings is not None else Settings(), problems
+
+
+# The tables of settings, such as [server], by name.
+_SETTINGS_TABLES: dict[str, type] = {
+    name: hint for name, hint in typing.get_type_hints(Settings).items() if attrs.has(hint)
+}
+# The table that each setting of a settings table belongs in, such as "server" for "port".
+_TABLE_OF_SETTING = {
+    field.name: table for table, cls in _SETTINGS_TABLES.items() for field in attrs.fields(cls)
+}
+# Top-level settings that take a value rather than a table, such as data_dir.
+_TOP_LEVEL_VALUES = tuple(
+    field.name
+    for field in attrs.fields(Settings)
+    if field.name not in _SETTINGS_TABLES and field.name not in _TABLES_OF_TABLES
+)
+
+
+def placement_hint(key: str) -> str | None:
+    """Return where the setting at the dotted ``key`` belongs, when it is a setting elsewhere.
+
+    TOML puts every key below a table header into that table. So a
+    top-level setting such as ``disabled_plugins`` written after ``[server]``
+    is read as ``server.disabled_plugins``, and ``port`` written before the
+    first table is read as a top-level key. Returns None for other keys.
+    """
+    table = _TABLE_OF_SETTING.get(key)
+    if table is not None:
+        return f"{key} is a setting of the [{table}] table, so put it under [{table}]"
+    for name in _TOP_LEVEL_VALUES:
+        if key.endswith(f".{name}"):
+            return (
+                f"{name} is a top-level setting, so put it at the top of the file, "
+                "before the first table"
+            )
+    return None
+
+
+def with_placement_hints(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Return ``problems`` with the place of each unknown key that is a setting elsewhere.
+
+    Only a plain "unknown setting" gets the hint. A suggested close name
+    means the table has a setting much like the key, which is the likelier
+    intent.
+    """
+    hinted = []
+    for key, text in problems:
+        hint = placement_hint(key) if text == UNKNOWN_SETTING else None
+        hinted.append((key, text if hint is None else f"{text}; {hint}"))
+    return hinted

@@ -687,6 +687,25 @@ def test_check_config_suggests_names_for_typos(tmp_path: Path) -> None:
     ) in lines
 
 
+def test_check_config_names_place_of_misplaced_settings(tmp_path: Path) -> None:
+    text = 'port = 8021\n[server]\nhost = "127.0.0.1"\ndisabled_plugins = ["cli-test"]\n'
+    config = write_config(tmp_path, text)
+
+    result = run_cli("check-config", "--config", str(config), *PLUGIN_ARGS)
+
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert (
+        f"{config}: port: unknown setting; port is a setting of the [server] table, so put it "
+        "under [server]"
+    ) in lines
+    assert (
+        f"{config}: server.disabled_plugins: unknown setting; disabled_plugins is a top-level "
+        "setting, so put it at the top of the file, before the first table"
+    ) in lines
+    assert lines[-1] == "2 problems found"
+
+
 def test_check_config_suggests_channel_kind(tmp_path: Path) -> None:
     config = write_config(tmp_path, '[channels.onebot]\napi_url = "http://127.0.0.1:9"\n')
 

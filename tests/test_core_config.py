@@ -125,6 +125,64 @@ def test_unknown_plugin_setting_suggests_name(
     assert problems(values) == [expected]
 
 
+TOP_OF_FILE = "is a top-level setting, so put it at the top of the file, before the first table"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {"server": {"disabled_plugins": ["status"]}},
+            ("server.disabled_plugins", f"unknown setting; disabled_plugins {TOP_OF_FILE}"),
+        ),
+        (
+            {"storage": {"data_dir": "/srv/plughook"}},
+            ("storage.data_dir", f"unknown setting; data_dir {TOP_OF_FILE}"),
+        ),
+        (
+            {"port": 8021},
+            (
+                "port",
+                "unknown setting; port is a setting of the [server] table, so put it under "
+                "[server]",
+            ),
+        ),
+        (
+            {"max_attempts": 3},
+            (
+                "max_attempts",
+                "unknown setting; max_attempts is a setting of the [outbox] table, so put it under "
+                "[outbox]",
+            ),
+        ),
+    ],
+)
+def test_misplaced_setting_names_its_place(data: dict[str, Any], expected: tuple[str, str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(data)
+    assert caught.value.problems == [expected]
+
+
+def test_partial_settings_name_place_of_setting() -> None:
+    _, found = partial_settings({"server": {"port": 8021, "log_level": "DEBUG"}})
+    assert found == [("server.log_level", f"unknown setting; log_level {TOP_OF_FILE}")]
+
+
+def test_top_level_setting_in_plugin_table_names_place(tmp_path: Path) -> None:
+    app = WebhookApp([chatty], {"chatty": {"disabled_plugins": ["chatty"]}}, data_dir=tmp_path)
+    _, found = app.config_problems()
+    assert found == [
+        ("plugins.chatty.disabled_plugins", f"unknown setting; disabled_plugins {TOP_OF_FILE}")
+    ]
+
+
+def test_top_level_setting_in_channel_table_names_place(tmp_path: Path) -> None:
+    data = {"channels": {"http": {**HTTP, "default_channel": "http"}}}
+    assert settings_and_channel_problems(tmp_path, data) == [
+        ("channels.http.default_channel", f"unknown setting; default_channel {TOP_OF_FILE}")
+    ]
+
+
 def test_misspelt_required_setting_is_one_problem(tmp_path: Path) -> None:
     data = {"channels": {"http": {"kind": "http", "urll": "http://127.0.0.1:9/chat"}}}
     assert settings_and_channel_problems(tmp_path, data) == [
