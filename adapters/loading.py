@@ -11,7 +11,7 @@ import importlib.metadata
 import logging
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from core import Plugin, Settings, WebhookApp
 from core.errors import ConfigError
 from core.settings import (
     StorageSettings,
+    bare_env_references,
     env_references,
     expand_env,
     partial_settings,
@@ -46,6 +47,7 @@ __all__ = [
     "read_config",
     "settings_problems",
     "structure_settings",
+    "warn_bare_env_references",
 ]
 
 # argparse's own status for usage errors, kept for every problem the user fixes.
@@ -60,6 +62,7 @@ DEFAULT_CONFIG_FILE = "plughook.toml"
 ENTRY_POINT_GROUP = "plughook.plugins"
 # One line per record: time, level, logger, message.
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+logger = logging.getLogger("plughook")
 _MAX_PORT = 65535
 
 
@@ -312,10 +315,35 @@ def check_app(
         problems = problems + exc.problems
         settings = attrs.evolve(settings, storage=StorageSettings())
         app = WebhookApp(plugins, settings=settings, env_references=references)
+    warn_bare_env_references(config, settings)
     # Collected first, so that the app logs no warning of its own about them.
     unknown_tables = app.unknown_plugin_tables()
     configs, found = app.config_problems(skip={key for key, _ in problems})
     return app, configs, problems + found + unknown_tables
+
+
+def warn_bare_env_references(config: ConfigFile, settings: Settings) -> None:
+    """Log each string of the config file that names an environment variable without braces.
+
+    Such a value is literal text, so a secret written as ``"$API_TOKEN"``
+    is that text itself, and senders that use the real token are rejected.
+    The tables of disabled plugins are left out, as they are from every
+    other check.
+    """
+    data = dict(config.data)
+    plugins = data.get("plugins")
+    if isinstance(plugins, Mapping):
+        disabled = set(settings.disabled_plugins)
+        data["plugins"] = {name: table for name, table in plugins.items() if name not in disabled}
+    for key, name in bare_env_references(data):
+        logger.warning(
+            '%s takes "$%s" as literal text, not as the environment variable %s; '
+            'write "${%s}" to read the variable',
+            key,
+            name,
+            name,
+            name,
+        )
 
 
 def build_app(settings: Settings, plugins: Sequence[Plugin], config: ConfigFile) -> WebhookApp:

@@ -28,6 +28,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StorageSettings",
+    "bare_env_references",
     "env_references",
     "expand_env",
     "load_settings",
@@ -38,6 +39,11 @@ __all__ = [
 ]
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# A value that names an environment variable without the braces that make
+# plughook read it, such as "$MONITOR_API_TOKEN". Only upper-case names match,
+# as most environment variables are named, so that fewer ordinary secrets
+# that start with "$" match and are printed in the warning.
+_BARE_ENV_PATTERN = re.compile(r"\$([A-Z_][A-Z0-9_]*)")
 
 
 @attrs.frozen
@@ -172,6 +178,37 @@ def env_references(data: Mapping[str, Any]) -> dict[str, list[str]]:
     references: dict[str, list[str]] = {}
     expand_env(data, "", [], references)
     return references
+
+
+def bare_env_references(value: Any, key: str = "") -> list[tuple[str, str]]:
+    """Return the dotted key and variable name of each string of ``value`` that is ``$NAME``.
+
+    A string matches when all of it, or one of its comma-separated parts, is
+    ``$NAME`` with an upper-case NAME. plughook reads only ``${NAME}``, so such
+    a value is taken as literal text.
+    """
+    if isinstance(value, str):
+        found = []
+        for part in value.split(","):
+            match = _BARE_ENV_PATTERN.fullmatch(part.strip())
+            if match is not None:
+                found.append((key, match.group(1)))
+        return found
+    if isinstance(value, Mapping):
+        return [
+            reference
+            for k, v in value.items()
+            for reference in bare_env_references(
+                v, f"{key}.{toml_key(str(k))}" if key else toml_key(str(k))
+            )
+        ]
+    if isinstance(value, list):
+        return [
+            reference
+            for i, v in enumerate(value)
+            for reference in bare_env_references(v, f"{key}[{i}]")
+        ]
+    return []
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -572,6 +572,46 @@ def test_serve_names_empty_variable(tmp_path: Path) -> None:
     assert EMPTY_CHAT_WARNING in stderr
 
 
+BARE_REFERENCE_WARNING = (
+    'plugins.cli-test.TOKEN takes "$CLI_TEST_TOKEN" as literal text, not as the environment '
+    'variable CLI_TEST_TOKEN; write "${CLI_TEST_TOKEN}" to read the variable'
+)
+
+
+def test_check_config_warns_of_variable_without_braces(tmp_path: Path) -> None:
+    text = '[plugins.cli-test]\nTOKEN = "$CLI_TEST_TOKEN"\nGREETING = "$hello"\n'
+    config = write_config(tmp_path, text)
+
+    result = run_cli("check-config", "--config", str(config), *PLUGIN_ARGS)
+
+    assert result.returncode == 0, result.stdout
+    assert BARE_REFERENCE_WARNING in result.stderr
+    assert "$hello" not in result.stderr
+
+
+def test_check_config_skips_disabled_table_without_braces(tmp_path: Path) -> None:
+    text = 'disabled_plugins = ["cli-test"]\n[plugins.cli-test]\nTOKEN = "$CLI_TEST_TOKEN"\n'
+    config = write_config(tmp_path, text)
+
+    result = run_cli("check-config", "--config", str(config), *PLUGIN_ARGS)
+
+    assert result.returncode == 0, result.stdout
+    assert "CLI_TEST_TOKEN" not in result.stderr
+
+
+def test_serve_warns_of_variable_without_braces(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[plugins.cli-test]\nTOKEN = "$CLI_TEST_TOKEN"\n')
+    args = ["--config", str(config), "--port", "0", *PLUGIN_ARGS]
+
+    with serving(args, tmp_path / "stderr.txt") as server:
+        server.read_banner(endpoint_count=3)
+        server.wait_for_log("plughook instance")
+        server.stop()
+        stderr = server.stderr()
+
+    assert BARE_REFERENCE_WARNING in stderr
+
+
 def test_check_config_lists_problems_with_keys(tmp_path: Path) -> None:
     config = write_config(
         tmp_path,

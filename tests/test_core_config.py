@@ -13,7 +13,13 @@ import pytest
 from core import Plugin, Settings, WebhookApp, WebhookRequest
 from core.config import redacted_repr, setting, structure_config, structure_partial, toml_key
 from core.errors import ConfigError
-from core.settings import env_references, load_settings, partial_settings, read_config_file
+from core.settings import (
+    bare_env_references,
+    env_references,
+    load_settings,
+    partial_settings,
+    read_config_file,
+)
 from core.testing import WebhookTestClient
 
 
@@ -86,6 +92,29 @@ def test_missing_env_reference_quotes_keys(monkeypatch: pytest.MonkeyPatch) -> N
 def test_env_references_are_listed_by_key() -> None:
     data = {"plugins": {"p": {"TOKEN": "${A}-${B}", "CHAT": "ops"}}, "log_level": "${A}"}
     assert env_references(data) == {"plugins.p.TOKEN": ["A", "B"], "log_level": ["A"]}
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"plugins": {"p": {"TOKEN": "$API_TOKEN"}}}, [("plugins.p.TOKEN", "API_TOKEN")]),
+        ({"plugins": {"p": {"CHAT": "console-ops, $OPS_CHAT"}}}, [("plugins.p.CHAT", "OPS_CHAT")]),
+        (
+            {"deliveries": {"redact_headers": ["$KEY_HEADER"]}},
+            [("deliveries.redact_headers[0]", "KEY_HEADER")],
+        ),
+        ({"channels": {"飞书": {"secret": " $_S1 "}}}, [('channels."飞书".secret', "_S1")]),
+    ],
+)
+def test_bare_env_reference_is_found(data: dict[str, Any], expected: list[tuple[str, str]]) -> None:
+    assert bare_env_references(data) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["${API_TOKEN}", "$api_token", "pa$WORD", "$1TOKEN", "$API-TOKEN", "$", "$$API_TOKEN"]
+)
+def test_other_dollar_text_is_not_env_reference(value: str) -> None:
+    assert bare_env_references({"plugins": {"p": {"TOKEN": value}}}) == []
 
 
 def test_unknown_table_is_reported() -> None:
