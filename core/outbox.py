@@ -26,7 +26,7 @@ from .settings import OutboxSettings
 from .splitting import split_text, text_length
 from .store import Storage
 
-__all__ = ["ChannelRouter", "Outbox"]
+__all__ = ["ChannelRouter", "Outbox", "retry_dead_messages"]
 
 logger = logging.getLogger("plughook.outbox")
 
@@ -424,15 +424,27 @@ class Outbox:
 
     async def retry_dead(self, message_id: str | None) -> int:
         """Move one dead message (or every one when None) back to pending; return the count."""
-        if message_id is None:
-            messages = await self._storage.outbox_list("dead", 1_000_000)
-        else:
-            found = await self._storage.outbox_get(message_id)
-            messages = [found] if found is not None and found.state == "dead" else []
-        for message in messages:
-            message.state = "pending"
-            message.attempts = 0
-            message.next_attempt_at = self._clock()
-            await self._storage.outbox_update(message)
+        count = await retry_dead_messages(self._storage, message_id, self._clock())
         self._wake.set()
-        return len(messages)
+        return count
+
+
+async def retry_dead_messages(storage: Storage, message_id: str | None, now: float) -> int:
+    """Move one dead message (or every one when None) back to pending; return the count.
+
+    The messages are due at ``now`` with no attempts counted. This touches
+    only the storage, so a process without channels, such as ``plughook
+    outbox retry``, can call it. The worker of a running server finds the
+    messages at its next poll.
+    """
+    if message_id is None:
+        messages = await storage.outbox_list("dead", 1_000_000)
+    else:
+        found = await storage.outbox_get(message_id)
+        messages = [found] if found is not None and found.state == "dead" else []
+    for message in messages:
+        message.state = "pending"
+        message.attempts = 0
+        message.next_attempt_at = now
+        await storage.outbox_update(message)
+    return len(messages)

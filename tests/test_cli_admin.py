@@ -385,6 +385,33 @@ async def test_deliveries_replay_of_rejected_status_switch_is_error(tmp_path: Pa
     assert "did not pass its endpoint's verification (answered 401)" in result.stderr
 
 
+async def test_deliveries_replay_without_verifier_secret(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, '[plugins.status]\nAPI_TOKEN = "${PLUGHOOK_UNSET_STATUS_TOKEN}"\n'
+    )
+    record_id = await record_status_switch(tmp_path, STATUS_TOKEN)
+    result = await plughook("deliveries", "replay", record_id, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert f"replayed {record_id}: status 200" in result.stdout
+    assert (
+        "plugins.status.API_TOKEN is empty because ${PLUGHOOK_UNSET_STATUS_TOKEN} is not set; "
+        "this command skips verification, which needs it"
+    ) in result.stderr
+
+
+async def test_deliveries_replay_needs_other_plugin_settings(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[plugins.cli-test]\nGREETING = "${PLUGHOOK_UNSET_GREETING}"\n')
+    record_id = await record_echo_delivery(tmp_path)
+    result = await plughook(
+        "deliveries", "replay", record_id, "--config", str(config), *PLUGIN_ARGS
+    )
+    assert result.returncode == 2
+    assert (
+        "plugins.cli-test.GREETING: environment variable PLUGHOOK_UNSET_GREETING is not set"
+        in result.stderr
+    )
+
+
 async def test_deliveries_replay_unknown_id_exits_3(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     await record_echo_delivery(tmp_path)
@@ -806,6 +833,57 @@ async def test_listing_works_without_plugin_secrets(tmp_path: Path) -> None:
     assert listing.returncode == 0, listing.stderr
     assert check.returncode == 1
     assert "environment variable PLUGHOOK_UNSET_FOR_TEST is not set" in check.stdout
+
+
+CHANNEL_SECRETS_FROM_UNSET_VARIABLES = """
+[channels.onebot_v11]
+api_url = "http://127.0.0.1:9"
+access_token = "${PLUGHOOK_UNSET_ONEBOT_TOKEN}"
+[channels.telegram]
+token = "${PLUGHOOK_UNSET_TELEGRAM_TOKEN}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("command", "output"),
+    [
+        (("deliveries", "list"), "cli-test/echo"),
+        (("deliveries", "show", "gh-1", *PLUGIN_ARGS), "cli-test/echo"),
+        (("outbox", "list", *PLUGIN_ARGS), "d00d00000000"),
+        (("outbox", "show", "d00d", *PLUGIN_ARGS), "message: d00d0000000000000000"),
+        (("outbox", "retry", "d00d", *PLUGIN_ARGS), "1 dead message moved back to pending"),
+        (("outbox", "purge", "--dead", "--older-than", "0s"), "1 dead message deleted"),
+        (("endpoints", *PLUGIN_ARGS), "cli-test/webhook/echo"),
+    ],
+)
+async def test_admin_command_works_without_channel_secrets(
+    tmp_path: Path, command: tuple[str, ...], output: str
+) -> None:
+    config = write_config(tmp_path, CHANNEL_SECRETS_FROM_UNSET_VARIABLES)
+    await record_echo_delivery(tmp_path)
+    dead = OutboxMessage("d00d0000000000000000", "onebot_v11-group_1", "failed", 1.0, state="dead")
+    await add_messages(tmp_path, dead)
+    result = await plughook(*command, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert output in result.stdout
+
+
+async def test_outbox_retry_ignores_invalid_plugin_settings(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[plugins.cli-test]\nCOLOUR = "red"\n')
+    await add_messages(tmp_path, OutboxMessage("abcd0000", "console-ops", "x", 1.0, state="dead"))
+    result = await plughook("outbox", "retry", "abcd", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1 dead message moved back to pending"
+
+
+async def test_channels_test_needs_channel_secrets(tmp_path: Path) -> None:
+    config = write_config(tmp_path, CHANNEL_SECRETS_FROM_UNSET_VARIABLES)
+    result = await plughook(
+        "channels", "test", "console-ops", "hi", "--config", str(config), *PLUGIN_ARGS
+    )
+    assert result.returncode == 2
+    assert "PLUGHOOK_UNSET_ONEBOT_TOKEN is not set" in result.stderr
+    assert "PLUGHOOK_UNSET_TELEGRAM_TOKEN is not set" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -9,16 +9,20 @@ returning the exit status. ``adapters.cli.COMMANDS`` lists the modules.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Literal
 
 import attrs
 import wcwidth
 
-from core import WebhookApp
+from core import Plugin, WebhookApp
+from core.config import toml_key
 from core.display import terminal_safe
+from core.settings import env_references
 from core.sqlite import SQLiteStorage
 
 from ..loading import (
@@ -50,6 +54,8 @@ __all__ = [
     "table_width",
 ]
 
+
+logger = logging.getLogger("plughook")
 
 # The stored data a command works on: the delivery log or the store with the outbox.
 StoredData = Literal["deliveries", "outbox"]
@@ -178,6 +184,8 @@ def load_app(
     port: int | None = None,
     adapter: str | None = None,
     check_plugins: bool = True,
+    builds_channels: bool = True,
+    verifies: bool = True,
     quiet: bool = False,
     stored: StoredData | None = None,
 ) -> Loaded:
@@ -188,14 +196,20 @@ def load_app(
 
     Raises ``loading.CommandError`` for any problem, with one line per
     configuration problem. With ``check_plugins``, every plugin's config is
-    checked too.
+    checked too. Without it, problems in ``[plugins.*]`` tables are ignored,
+    and so are those in ``[channels.*]`` tables when ``builds_channels`` is
+    false too. ``verifies=False`` is for a command that runs handlers
+    without their verifiers: an environment variable that is not set in a
+    verifier's secret setting is then no problem.
     """
     config = read_config(args.config)
     settings, problems = structure_settings(config)
     if not check_plugins:
         # Commands that never run plugin code (listings, the outbox) work
-        # without the plugins' secrets in the environment.
-        problems = [(key, text) for key, text in problems if not key.startswith("plugins.")]
+        # without the plugins' secrets in the environment, and those that
+        # never build a channel work without the channels' secrets too.
+        ignored = ("plugins.",) if builds_channels else ("plugins.", "channels.")
+        problems = [(key, text) for key, text in problems if not key.startswith(ignored)]
         if problems:
             raise problems_error(config, problems)
     settings = override_settings(settings, host=host, port=port, adapter=adapter)
@@ -209,6 +223,8 @@ def load_app(
     configure_logging("DEBUG" if args.debug else level)
 
     plugins = load_plugins(args.plugin, entry_points=args.entry_points)
+    if check_plugins and not verifies:
+        problems = _without_unset_verifier_secrets(config, plugins, problems)
     if check_plugins:
         # Every problem at once: those of the settings, the plugins and the channels.
         app, _, problems = check_app(config, settings, plugins, problems)
@@ -222,6 +238,37 @@ def load_app(
     if stored is not None:
         require_stored_data(loaded, stored)
     return loaded
+
+
+def _without_unset_verifier_secrets(
+    config: ConfigFile, plugins: Sequence[Plugin], problems: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """Return ``problems`` without the unset variables of verifiers' secret settings.
+
+    A verifier names its secret setting in ``secret_field``. Each setting
+    left empty this way is logged.
+    """
+    secret_keys = set()
+    for plugin in plugins:
+        for endpoint in plugin.endpoints.values():
+            field = getattr(endpoint.verify, "secret_field", None)
+            if field is not None:
+                secret_keys.add(f"plugins.{toml_key(plugin.name)}.{field}")
+
+    unset: dict[str, list[str]] = {}
+    for key, names in env_references(config.data).items():
+        missing = [name for name in dict.fromkeys(names) if name not in os.environ]
+        if key in secret_keys and missing:
+            unset[key] = missing
+    # NOTE: a handler that reads its verifier's secret itself gets an empty
+    # string. The bundled plugins leave their secrets to their verifiers.
+    for key, names in unset.items():
+        logger.warning(
+            "%s is empty because %s is not set; this command skips verification, which needs it",
+            key,
+            " and ".join(f"${{{name}}}" for name in names),
+        )
+    return [(key, text) for key, text in problems if key not in unset]
 
 
 def require_stored_data(loaded: Loaded, kind: StoredData) -> None:

@@ -166,7 +166,9 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print one line per delivery, newest first."""
-    app = load_app(args, check_plugins=False, quiet=True, stored="deliveries").app
+    app = load_app(
+        args, check_plugins=False, builds_channels=False, quiet=True, stored="deliveries"
+    ).app
     status_class = STATUS_CLASSES[args.status] if args.status else None
     records, known, replayed = anyio.run(_list, app, args.plugin_name, status_class, args.limit)
     if not records:
@@ -373,7 +375,9 @@ def _lines_below(record: DeliveryRecord, layout: _Layout, width: int) -> list[st
 
 def run_show(args: argparse.Namespace) -> int:
     """Print every field, the redacted headers and the recorded body."""
-    app = load_app(args, check_plugins=False, quiet=True, stored="deliveries").app
+    app = load_app(
+        args, check_plugins=False, builds_channels=False, quiet=True, stored="deliveries"
+    ).app
     record, replays = anyio.run(_get, app, args.record_id)
     if args.body:
         if record.body_truncated:
@@ -510,7 +514,7 @@ def _form_fields(text: str) -> str:
 
 def run_replay(args: argparse.Namespace) -> int:
     """Replay the delivery and print the new response."""
-    app = load_app(args, quiet=True, stored="deliveries").app
+    app = load_app(args, verifies=False, quiet=True, stored="deliveries").app
     try:
         record_id, status, body = anyio.run(
             _replay, app, args.record_id, args.allow_unverified, args.again, common_options(args)

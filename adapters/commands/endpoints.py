@@ -35,7 +35,9 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one line per endpoint."""
-    loaded = load_app(args, host=args.host, port=args.port, check_plugins=False, quiet=True)
+    loaded = load_app(
+        args, host=args.host, port=args.port, check_plugins=False, builds_channels=False, quiet=True
+    )
     lines = endpoint_lines(loaded.app)
     if not lines:
         print("no webhook endpoints: no plugin is loaded (use --plugin MODULE)")

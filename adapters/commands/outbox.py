@@ -14,6 +14,7 @@ import anyio
 
 from core import WebhookApp
 from core.display import terminal_safe
+from core.outbox import retry_dead_messages
 from core.records import OutboxMessage, OutboxState
 
 from ..loading import EXIT_NOT_FOUND, EXIT_USAGE, CommandError
@@ -279,7 +280,9 @@ def _time_until(seconds: float) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print one line per message, fitted to the terminal when printing to one."""
-    app = load_app(args, check_plugins=False, quiet=True, stored="outbox").app
+    app = load_app(
+        args, check_plugins=False, builds_channels=False, quiet=True, stored="outbox"
+    ).app
     messages, total = anyio.run(_list, app, args.state, args.limit)
     if not messages:
         print("the outbox is empty" if args.state is None else f"no {args.state} messages")
@@ -310,7 +313,9 @@ async def _list(
 
 def run_show(args: argparse.Namespace) -> int:
     """Print one message whole."""
-    app = load_app(args, check_plugins=False, quiet=True, stored="outbox").app
+    app = load_app(
+        args, check_plugins=False, builds_channels=False, quiet=True, stored="outbox"
+    ).app
     message = anyio.run(_show, app, args.message_id)
     for line in format_message(message):
         print(line)
@@ -353,7 +358,9 @@ async def _message_by_prefix(
 
 def run_retry(args: argparse.Namespace) -> int:
     """Move one dead message, or all, back to pending."""
-    app = load_app(args, check_plugins=False, quiet=True, stored="outbox").app
+    app = load_app(
+        args, check_plugins=False, builds_channels=False, quiet=True, stored="outbox"
+    ).app
     count = anyio.run(_retry, app, None if args.all_dead else args.message_id)
     if count == 0 and not args.all_dead:
         found = anyio.run(_pending_message, app, args.message_id)
@@ -381,14 +388,16 @@ def _not_dead_error(pending: OutboxMessage, behind_earlier: bool, now: float) ->
 
 
 async def _retry(app: WebhookApp, message_id: str | None) -> int:
-    async with app.running(workers=False):
-        assert app.outbox is not None
+    await app.storage.open()
+    try:
         if message_id is not None:
             dead = await _message_by_prefix(app, message_id, "dead")
             if dead is None:
                 return 0
             message_id = dead.id
-        return await app.outbox.retry_dead(message_id)
+        return await retry_dead_messages(app.storage, message_id, app.clock())
+    finally:
+        await app.storage.close()
 
 
 async def _pending_message(app: WebhookApp, prefix: str) -> tuple[OutboxMessage, bool] | None:
@@ -411,7 +420,9 @@ async def _pending_message(app: WebhookApp, prefix: str) -> tuple[OutboxMessage,
 
 def run_purge(args: argparse.Namespace) -> int:
     """Delete dead messages older than ``--older-than``."""
-    app = load_app(args, check_plugins=False, quiet=True, stored="outbox").app
+    app = load_app(
+        args, check_plugins=False, builds_channels=False, quiet=True, stored="outbox"
+    ).app
     deleted, kept = anyio.run(_purge, app, time.time() - args.older_than)
     line = f"{deleted} dead message{'' if deleted == 1 else 's'} deleted"
     if kept:
