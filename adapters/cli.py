@@ -8,6 +8,7 @@ documents for that problem. ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 import traceback
@@ -25,13 +26,15 @@ from .commands import (
 )
 from .loading import EXIT_USAGE, CommandError
 
-__all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_USAGE", "build_parser", "main"]
+__all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_USAGE", "build_parser", "main", "version_line"]
 
 # Each module adds one or more subcommands; see adapters.commands.
 COMMANDS = (serve, endpoints, check_config, deliveries, outbox, channels, maintenance)
 # An unexpected error: a bug or an environment problem plughook does not know.
 EXIT_ERROR = 1
 PROG = "plughook"
+# The name under which pip installs plughook, as in pyproject.toml.
+DISTRIBUTION = "plughook"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,11 +43,30 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Serve chat-bot plugin webhooks over HTTP.",
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=version_line(),
+        help="print the installed plughook version and exit",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = common_parser()
     for module in COMMANDS:
         module.register(subparsers, common)
     return parser
+
+
+def version_line() -> str:
+    """Return ``plughook VERSION`` from the installed package's metadata.
+
+    Code run from a checkout that pip never installed has no metadata, and
+    the line then reports that instead of guessing a version.
+    """
+    try:
+        version = importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return f"{PROG}: version unknown, because the {DISTRIBUTION} package is not installed"
+    return f"{PROG} {version}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

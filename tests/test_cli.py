@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from adapters.cli import main
+
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_ARGS = ("--plugin", "tests.cli_plugin", "--no-entry-points")
 BUNDLED_PLUGIN_ARGS = (
@@ -799,6 +801,39 @@ def test_example_config_needs_github_secret() -> None:
     assert (
         "plugins.github-notifier.WEBHOOK_SECRET: environment variable GITHUB_WEBHOOK_SECRET "
         "is not set" in result.stdout
+    )
+
+
+def test_version_prints_installed_version() -> None:
+    result = run_cli("--version")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"plughook {importlib.metadata.version('plughook')}\n"
+
+
+def test_help_lists_version_option() -> None:
+    result = run_cli("--help")
+
+    assert result.returncode == 0, result.stderr
+    assert "--version" in result.stdout
+    assert "print the installed plughook version and exit" in result.stdout
+
+
+def test_version_without_installed_package(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    # A source checkout that pip never installed has no metadata to read.
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == (
+        "plughook: version unknown, because the plughook package is not installed\n"
     )
 
 
