@@ -748,6 +748,42 @@ async def test_outbox_show_ambiguous_prefix_exits_2(tmp_path: Path) -> None:
     assert "2 messages have ids starting with '4d4d'" in result.stderr
 
 
+async def test_outbox_ambiguous_prefix_lists_matches(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    long_text = "disk usage above 90 percent on every database host"
+    messages = [
+        OutboxMessage(f"c{index}c{index}0000000000000000", "console-ops", long_text, float(index))
+        for index in range(7)
+    ]
+    messages[0].state = "dead"
+    await add_messages(tmp_path, *messages)
+    result = await plughook("outbox", "show", "c", "--config", str(config), *PLUGIN_ARGS)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2
+    assert lines[0] == (
+        f"{ERROR_PREFIX}7 messages have ids starting with 'c'; give more characters of the id:"
+    )
+    assert (
+        lines[1] == f"{ERROR_PREFIX}  c0c000000000  dead     console-ops  disk usage above 90 per…"
+    )
+    assert (
+        lines[2] == f"{ERROR_PREFIX}  c1c100000000  pending  console-ops  disk usage above 90 per…"
+    )
+    assert lines[-1] == f"{ERROR_PREFIX}  and 2 more"
+    assert len(lines) == 7
+
+
+async def test_outbox_ambiguous_prefix_shows_distinct_ids(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    first = OutboxMessage("7e7e7e7e7e7e7e7e0000", "console-ops", "one", 1.0, state="dead")
+    second = OutboxMessage("7e7e7e7e7e7e7e7e1111", "console-ops", "two", 2.0, state="dead")
+    await add_messages(tmp_path, first, second)
+    result = await plughook("outbox", "retry", "7e7e", "--config", str(config), *PLUGIN_ARGS)
+    assert result.returncode == 2
+    assert f"{ERROR_PREFIX}  7e7e7e7e7e7e7e7e0  dead  console-ops  one" in result.stderr
+    assert f"{ERROR_PREFIX}  7e7e7e7e7e7e7e7e1  dead  console-ops  two" in result.stderr
+
+
 async def test_outbox_purge_rejects_bad_age(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     result = await plughook(

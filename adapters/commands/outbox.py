@@ -44,6 +44,10 @@ MIN_TEXT_COLUMNS = 20
 CREATED_COLUMN = 2
 # Characters of a message id shown by `list`. `retry` takes any unique prefix.
 SHOWN_ID_LENGTH = 12
+# Messages listed in the error for an id prefix that several ids start with.
+LISTED_MATCHES = 5
+# Terminal columns of each listed message's text in that error.
+LISTED_TEXT_COLUMNS = 24
 ALL_MESSAGES = 1_000_000_000
 
 
@@ -348,12 +352,44 @@ async def _message_by_prefix(
     matches = [message for message in messages if message.id.startswith(prefix)]
     if len(matches) > 1:
         kind = "messages" if state is None else f"{state} messages"
-        msg = (
+        lines = [
             f"{len(matches)} {kind} have ids starting with {prefix!r}; "
-            "give more characters of the id"
-        )
-        raise CommandError(msg)
+            "give more characters of the id:",
+            *_listed_matches(matches, time.time()),
+        ]
+        raise CommandError("\n".join(lines))
     return matches[0] if matches else None
+
+
+def _listed_matches(matches: list[OutboxMessage], now: float) -> list[str]:
+    """Return a line with id, state, chat and cut text for each of the first few ``matches``.
+
+    Each id is shown long enough to match only its own message. Messages
+    past ``LISTED_MATCHES`` are counted on a last line, "and N more".
+    """
+    length = _distinct_id_length([message.id for message in matches])
+    rows = [
+        [
+            message.id[:length],
+            _shown_state(message, now),
+            fit_line(message.chat_key),
+            fit_line(message.text, LISTED_TEXT_COLUMNS),
+        ]
+        for message in matches[:LISTED_MATCHES]
+    ]
+    lines = [f"  {line}" for line in align_columns(rows)]
+    if len(matches) > LISTED_MATCHES:
+        lines.append(f"  and {len(matches) - LISTED_MATCHES} more")
+    return lines
+
+
+def _distinct_id_length(ids: list[str]) -> int:
+    """Return the shortest prefix length, ``SHOWN_ID_LENGTH`` or more, at which ``ids`` differ."""
+    length = SHOWN_ID_LENGTH
+    longest = max(len(each) for each in ids)
+    while length < longest and len({each[:length] for each in ids}) < len(ids):
+        length += 1
+    return length
 
 
 def run_retry(args: argparse.Namespace) -> int:
