@@ -39,7 +39,9 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the mode, switching it first when a state is given."""
-    app = load_app(args, check_plugins=False, quiet=True, stored="outbox").app
+    app = load_app(
+        args, check_plugins=False, builds_channels=False, quiet=True, stored="outbox"
+    ).app
     state = None if args.state is None else _STATES[args.state]
     enabled = anyio.run(_maintenance, app, state)
     print(f"maintenance mode is {'on' if enabled else 'off'}")
