@@ -337,7 +337,7 @@ class WebhookApp:
     def _channels(
         self, skip: Collection[str] = ()
     ) -> tuple[ChannelRouter, list[tuple[str, str]], set[str]]:
-        """Build the valid channels; return them, the problems and the keys of invalid tables.
+        """Build the valid channels and return them, the problems and the keys of invalid tables.
 
         The keys are dotted, such as ``channels.onebot_v11``. A table whose
         key is in ``skip`` was left out of the settings as invalid.
@@ -562,7 +562,7 @@ class WebhookApp:
             # The flag is stored, so it outlives the process that set it.
             logger.warning(
                 "maintenance mode is on, as stored before this start: endpoints of "
-                "maintenance-aware plugins (every bundled one but status) answer 503 until "
+                "maintenance-aware plugins (every bundled one but status) return 503 until "
                 "`plughook maintenance off` or the status plugin switches it off"
             )
 
@@ -780,11 +780,11 @@ class WebhookApp:
                 if request.verified is False:
                     request.verified = True
             # Checked after the verifier, so that the record of a delivery
-            # refused during maintenance says whether its sender was genuine,
-            # and a genuine one can be replayed afterwards as it is.
+            # rejected during maintenance stores whether its sender was
+            # genuine, and a genuine one can be replayed afterwards as it is.
             if endpoint.plugin.maintenance_aware and await self.in_maintenance():
                 logger.info(
-                    "delivery %s to %s%s refused with 503: maintenance mode is on",
+                    "delivery %s to %s%s rejected with 503: maintenance mode is on",
                     request.delivery_id,
                     endpoint.plugin.name,
                     endpoint.path,
@@ -1014,14 +1014,15 @@ class WebhookApp:
 
     # Service information.
     def health(self) -> WebhookResponse:
-        """Answer ``GET /healthz``: 200 while serving, 503 while starting or stopping.
+        """Handle ``GET /healthz``: 200 while serving, 503 while starting or stopping.
 
-        While maintenance mode is on (as last read), the 200 body says so.
+        While maintenance mode is on (as last read), the 200 body includes
+        ``"maintenance": true``.
         """
         if not self.serving:
             return json_response({"status": "unavailable"}, 503)
-        # The server answers, so a load balancer keeps it. An operator
-        # checking by hand learns that webhooks get 503.
+        # A 200 keeps the server in a load balancer's pool, and the body tells
+        # an operator checking by hand that webhooks get 503.
         if self.maintenance:
             return json_response({"status": "ok", "maintenance": True})
         return json_response({"status": "ok"})

@@ -365,7 +365,7 @@ def structure_config(config_class: type[T], values: Any, key: str) -> T:
 def structure_partial(
     config_class: type[T], values: Any, key: str
 ) -> tuple[T | None, list[tuple[str, str]]]:
-    """Build ``config_class`` from the valid part of ``values``; return it and every problem.
+    """Build ``config_class`` from the valid part of ``values`` and return it and every problem.
 
     An invalid or unknown setting is left at its default, so that the other
     settings can still be checked. The result is None when ``values`` is not

@@ -430,12 +430,12 @@ class Outbox:
 
 
 async def retry_dead_messages(storage: Storage, message_id: str | None, now: float) -> int:
-    """Move one dead message (or every one when None) back to pending; return the count.
+    """Move one dead message, or every one when ``message_id`` is None, back to pending.
 
     The messages are due at ``now`` with no attempts counted. This touches
     only the storage, so a process without channels, such as ``plughook
     outbox retry``, can call it. The worker of a running server finds the
-    messages at its next poll.
+    messages at its next poll. Returns the number of messages moved.
     """
     if message_id is None:
         messages = await storage.outbox_list("dead", 1_000_000)

@@ -371,8 +371,8 @@ class RedisStorage(Storage):
     consumer groups; the default is unique per handle.
     """
 
-    # Other instances use this storage at the same time: the app must not mark
-    # every running task as interrupted when it starts.
+    # Other instances use this storage at the same time, so the app must not
+    # mark every running task as interrupted when it starts.
     shared: ClassVar[bool] = True
 
     def __init__(

@@ -244,7 +244,7 @@ _TABLES_OF_TABLES = frozenset({"channels", "plugins"})
 
 
 def partial_settings(data: Mapping[str, Any]) -> tuple[Settings, list[tuple[str, str]]]:
-    """Structure the valid part of ``data``; return the settings and every problem.
+    """Structure the valid part of ``data`` and return the settings and every problem.
 
     An invalid value is left at its default, and an unknown key is left
     out. An entry of ``channels`` or ``plugins`` that is not a table is left

@@ -311,7 +311,7 @@ class SQLiteStorage(Storage):
 
         def run() -> list[OutboxMessage]:
             db = self._main.db()
-            # The head of each chat is its lowest pending seq; a chat whose head
+            # The head of each chat is its lowest pending seq. A chat whose head
             # is not due yet waits, which keeps per-chat order.
             rows = db.execute(
                 f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE seq IN ("

@@ -459,16 +459,16 @@ def test_maintenance_kept_across_restart_is_logged(tmp_path: Path) -> None:
         server.read_banner(endpoint_count=1)
         server.stop()
     run_cli("maintenance", "on", "--config", str(config), *GITHUB_ARGS)
-    shown = run_cli("maintenance", "--config", str(config), *GITHUB_ARGS)
+    shown_mode = run_cli("maintenance", "--config", str(config), *GITHUB_ARGS)
     with serving(args, tmp_path / "second.txt") as server:
         base_url = base_url_of(server.read_banner(endpoint_count=1))
-        refused = post_signed_push(base_url)
+        rejected = post_signed_push(base_url)
         switched_off = run_cli("maintenance", "off", "--config", str(config), *GITHUB_ARGS)
         wait_for_status(base_url, 200)
         server.stop()
         stderr = server.stderr()
-    assert shown.stdout == "maintenance mode is on\n"
-    assert refused == 503
+    assert shown_mode.stdout == "maintenance mode is on\n"
+    assert rejected == 503
     assert "maintenance mode is on, as stored before this start" in stderr
     assert switched_off.stdout == "maintenance mode is off\n"
 

@@ -274,25 +274,25 @@ async def test_maintenance_rejection_records_the_delivery_id(tmp_path: Path) -> 
 
 
 @pytest.mark.anyio
-async def test_signed_delivery_refused_in_maintenance_replays_after(tmp_path: Path) -> None:
+async def test_maintenance_rejected_delivery_replays_after(tmp_path: Path) -> None:
     body, headers = github_push()
     github_url = "/api/plugin/github-notifier/webhook/github"
     async with WebhookTestClient(ALL_PLUGINS, CONFIG, data_dir=tmp_path) as client:
         await client.post(URL, json={"status": "maintenance"}, headers=AUTH)
-        refused = await client.post(github_url, content=body, headers=headers)
+        rejected = await client.post(github_url, content=body, headers=headers)
         await client.post(URL, json={"status": "running"}, headers=AUTH)
         await client.app.writer.flush()
         [record] = await client.app.storage.deliveries_list("github-notifier", None, 10)
         _, replayed = await client.app.replay(record.id)
         await client.drain()
-    assert refused.status_code == 503
+    assert rejected.status_code == 503
     assert record.verified is True
     assert replayed.status == 200
     assert len(client.messages) == 1
 
 
 @pytest.mark.anyio
-async def test_maintenance_refusal_and_switch_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+async def test_maintenance_rejection_and_switch_logged(caplog: pytest.LogCaptureFixture) -> None:
     body, headers = github_push()
     headers["X-GitHub-Delivery"] = "5f2c8a10-0000-4000-8000-000000000002"
     with caplog.at_level(logging.INFO, "plughook"):
@@ -304,7 +304,7 @@ async def test_maintenance_refusal_and_switch_are_logged(caplog: pytest.LogCaptu
     messages = [record.getMessage() for record in caplog.records]
     assert "maintenance mode switched on" in messages
     assert (
-        "delivery 5f2c8a10-0000-4000-8000-000000000002 to github-notifier/github refused "
+        "delivery 5f2c8a10-0000-4000-8000-000000000002 to github-notifier/github rejected "
         "with 503: maintenance mode is on"
     ) in messages
 
