@@ -50,7 +50,7 @@ __all__ = [
     "warn_bare_env_references",
 ]
 
-# argparse's own status for usage errors, kept for every problem the user fixes.
+# argparse's own status for usage errors, used for every problem that the user must fix.
 EXIT_USAGE = 2
 # No delivery record or outbox message has the id given to a command, so a
 # script can tell a wrong id from a usage error.

@@ -48,10 +48,10 @@ SHOWN_BODY_LIMIT = 4000
 ALL_RECORDS = 1_000_000_000
 # Bodies of this type are shown as decoded fields.
 FORM_TYPE = "application/x-www-form-urlencoded"
-# Exit statuses of `replay`. Status 0 means the handler answered below 500,
-# EXIT_USAGE covers usage errors and records that cannot be replayed at
-# all, and EXIT_NOT_FOUND an unknown id. A 5xx shares status 1 with
-# unexpected errors (adapters.cli.EXIT_ERROR).
+# Exit statuses of `replay`. Status 0 means the handler returned a status
+# below 500, EXIT_USAGE covers usage errors and records that cannot be
+# replayed at all, and EXIT_NOT_FOUND an unknown id. A 5xx shares status 1
+# with unexpected errors (adapters.cli.EXIT_ERROR).
 EXIT_HANDLER_FAILED = 1
 EXIT_UNVERIFIED = 4
 EXIT_REPLAYED = 5
@@ -77,8 +77,8 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         help="list recent deliveries",
         description="List recorded deliveries, newest first, one line each. Times are "
         "local, and the RECEIVED heading names the UTC offset. In a terminal narrower than the "
-        "table, the delivery id goes on a line below each record, and less needed columns "
-        "are left out until the rows fit.",
+        "table, the delivery id goes on a line below each record, and the columns needed "
+        "least are left out until the rows fit.",
     )
     listing.add_argument(
         "--plugin", dest="plugin_name", metavar="NAME", help="only deliveries to this plugin"
@@ -136,7 +136,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         "messages it sends are queued in the outbox for the running server to deliver. "
         "A delivery that did not pass its endpoint's verification is replayed only with "
         "--allow-unverified, and one replayed before only with --again. Exit status: 0 when "
-        "the handler answered below 500, "
+        "the handler returns a status below 500, "
         f"{EXIT_HANDLER_FAILED} for a 5xx or an unexpected error, {EXIT_USAGE} for a usage or "
         "configuration error or a record that cannot be replayed (its body is cut, its "
         "plugin is not loaded, or several records have the given delivery id), "
@@ -196,9 +196,9 @@ async def _list(
                 None, None, RECENT_FOR_HINT, with_bodies=False
             )
             known = sorted({record.plugin for record in recent})
-        # A replay is newer than its original, so an unfiltered list holds
+        # A replay is newer than its original, so an unfiltered list contains
         # every replay of the records it shows. A status filter leaves out
-        # the replays that answered otherwise, so those are read again.
+        # the replays whose status it does not match, so those are read again.
         later = records
         if records and status_class is not None:
             later = await app.storage.deliveries_list(

@@ -26,7 +26,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="show or switch maintenance mode",
         description="Show maintenance mode, or switch it on or off. While it is on, the "
-        "endpoints of maintenance-aware plugins (every bundled one but status) answer 503 "
+        "endpoints of maintenance-aware plugins (every bundled one but status) return 503 "
         '{"error": "maintenance"}. The mode is stored with plughook\'s data, so it outlives '
         "a restart, and a running server (or every instance sharing Redis) follows a switch "
         "within a second. This works when the status plugin is disabled too.",

@@ -386,8 +386,8 @@ def _listed_matches(matches: list[OutboxMessage], now: float) -> list[str]:
 def _distinct_id_length(ids: list[str]) -> int:
     """Return the shortest prefix length, ``SHOWN_ID_LENGTH`` or more, at which ``ids`` differ."""
     length = SHOWN_ID_LENGTH
-    longest = max(len(each) for each in ids)
-    while length < longest and len({each[:length] for each in ids}) < len(ids):
+    longest = max(len(message_id) for message_id in ids)
+    while length < longest and len({message_id[:length] for message_id in ids}) < len(ids):
         length += 1
     return length
 
