@@ -203,7 +203,11 @@ def problems_error(config: ConfigFile, problems: Iterable[tuple[str, str]]) -> C
 
 
 def known_level(level: str) -> str:
-    """Return ``level`` if it names a logging level, else INFO (the bad value is a problem)."""
+    """Return ``level`` if it names a logging level, else INFO.
+
+    ``settings_problems`` reports an unknown level, so the command can log
+    at INFO until it stops on that problem.
+    """
     upper = level.upper()
     return upper if upper in logging.getLevelNamesMapping() else "INFO"
 
