@@ -449,6 +449,7 @@ class WebhookApp:
             if workers:
                 task_group.start_soon(self.outbox.run, name="plughook outbox worker")
                 task_group.start_soon(self.deliveries.run_retention, name="plughook retention")
+                task_group.start_soon(self._watch_maintenance, name="plughook maintenance")
             self.serving = True
             self.started_at = self.clock()
             logger.info(
@@ -558,6 +559,7 @@ class WebhookApp:
             if count:
                 logger.warning("%d tasks left running by a previous process are interrupted", count)
         self.maintenance = await self.storage.kv_get(*_MAINTENANCE_KEY) == "on"
+        self._maintenance_read_at = time.monotonic()
         if self.maintenance and interrupt_tasks:
             # The flag is stored, so it outlives the process that set it.
             logger.warning(
@@ -578,6 +580,20 @@ class WebhookApp:
                 ", ".join(dead),
                 count,
             )
+
+    async def _watch_maintenance(self) -> None:
+        """Re-read the stored maintenance mode every ``MAINTENANCE_REFRESH`` seconds.
+
+        Requests re-read it too, but a quiet server would otherwise show a
+        switch made by another process in /healthz and its log only with the
+        next request.
+        """
+        while True:
+            await anyio.sleep(MAINTENANCE_REFRESH)
+            try:
+                await self.in_maintenance()
+            except Exception:
+                logger.exception("reading the maintenance mode from storage failed")
 
     async def _run_heartbeat(self) -> None:
         while True:
@@ -610,9 +626,11 @@ class WebhookApp:
         """
         now = time.monotonic()
         if now - self._maintenance_read_at >= MAINTENANCE_REFRESH:
+            # Zero until the first read, which has nothing to compare with.
+            read_before = self._maintenance_read_at > 0
             self._maintenance_read_at = now
             stored = await self.storage.kv_get(*_MAINTENANCE_KEY) == "on"
-            if stored != self.maintenance:
+            if read_before and stored != self.maintenance:
                 # Another process switched it: `plughook maintenance`, a
                 # replay, or another instance sharing Redis.
                 logger.warning(

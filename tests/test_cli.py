@@ -443,13 +443,26 @@ def test_maintenance_command_switches_running_server(tmp_path: Path) -> None:
         base_url = base_url_of(server.read_banner(endpoint_count=1))
         wait_healthy(base_url)
         switched = run_cli("maintenance", "on", "--config", str(config), *GITHUB_ARGS)
-        wait_for_status(base_url, 503)
+        # No webhook request in between: the server re-reads the mode by itself.
+        server.wait_for_log("maintenance mode is now on, switched by another process")
         health = http("GET", f"{base_url}/healthz")
+        rejected = post_signed_push(base_url)
         server.stop()
-        stderr = server.stderr()
     assert switched.stdout == "maintenance mode is on\n"
     assert health == (200, {"status": "ok", "maintenance": True})
-    assert "maintenance mode is now on, switched by another process" in stderr
+    assert rejected == 503
+
+
+def test_maintenance_command_shows_mode_without_warning(tmp_path: Path) -> None:
+    config = write_config(tmp_path, MAINTENANCE_CONFIG)
+    args = ["--config", str(config), "--port", "0", *GITHUB_ARGS]
+    with serving(args, tmp_path / "first.txt") as server:
+        server.read_banner(endpoint_count=1)
+        server.stop()
+    run_cli("maintenance", "on", "--config", str(config), *GITHUB_ARGS)
+    shown_mode = run_cli("maintenance", "--config", str(config), *GITHUB_ARGS)
+    assert shown_mode.stdout == "maintenance mode is on\n"
+    assert shown_mode.stderr == ""
 
 
 def test_maintenance_kept_across_restart_is_logged(tmp_path: Path) -> None:
