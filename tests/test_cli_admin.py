@@ -260,6 +260,21 @@ async def test_deliveries_replay_twice_needs_again(tmp_path: Path) -> None:
     assert forced.returncode == 0, forced.stderr
 
 
+async def test_deliveries_replay_of_replay_needs_again(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    record_id = await record_echo_delivery(tmp_path)
+    common = ("--config", str(config), *PLUGIN_ARGS)
+    await plughook("deliveries", "replay", record_id, *common)
+    listing = await plughook("deliveries", "list", "--config", str(config))
+    [replay_row] = [
+        line for line in listing.stdout.splitlines() if f"replay of {record_id}" in line
+    ]
+    replay_id = replay_row.split()[0]
+    result = await plughook("deliveries", "replay", replay_id, *common)
+    assert result.returncode == 5
+    assert f"delivery record {replay_id!r} is a replay of {record_id!r}" in result.stderr
+
+
 async def test_deliveries_list_marks_replayed_under_status_filter(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     # The guarded endpoint's token is not configured, so the request was rejected (503).
@@ -429,7 +444,7 @@ async def test_deliveries_replay_help_lists_exit_statuses() -> None:
     assert result.returncode == 0, result.stderr
     assert "3 when no record has the given id" in text
     assert "4 when the record did not pass verification" in text
-    assert "5 when it was replayed before and --again was not given" in text
+    assert "5 when it was replayed before or is itself a replay and --again was not given" in text
 
 
 async def test_deliveries_replay_without_plugin_module_is_error(tmp_path: Path) -> None:

@@ -135,14 +135,15 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         "verification and duplicate detection, and record it as a new attempt. Chat "
         "messages it sends are queued in the outbox for the running server to deliver. "
         "A delivery that did not pass its endpoint's verification is replayed only with "
-        "--allow-unverified, and one replayed before only with --again. Exit status: 0 when "
-        "the handler returns a status below 500, "
+        "--allow-unverified, and one replayed before, or a replay itself, only with "
+        "--again. Exit status: 0 when the handler returns a status below 500, "
         f"{EXIT_HANDLER_FAILED} for a 5xx or an unexpected error, {EXIT_USAGE} for a usage or "
         "configuration error or a record that cannot be replayed (its body is cut, its "
         "plugin is not loaded, or several records have the given delivery id), "
         f"{EXIT_NOT_FOUND} when no record has the given id, {EXIT_UNVERIFIED} when the "
         "record did not pass verification and --allow-unverified was not given, and "
-        f"{EXIT_REPLAYED} when it was replayed before and --again was not given.",
+        f"{EXIT_REPLAYED} when it was replayed before or is itself a replay and --again was "
+        "not given.",
     )
     replay.add_argument(
         "record_id",
@@ -429,6 +430,29 @@ async def _get(app: WebhookApp, given_id: str) -> tuple[DeliveryRecord, list[str
     return record, replays
 
 
+async def _refuse_repeated_replay(
+    app: WebhookApp, record: DeliveryRecord, options: list[str]
+) -> None:
+    """Raise ``CommandError`` when ``record`` was replayed before or is itself a replay.
+
+    Either way its delivery has reached the handler more than once already.
+    """
+    if record.replay_of:
+        repeated = f"is a replay of {record.replay_of!r}"
+    else:
+        replays = await _replays_of(app, record)
+        if not replays:
+            return
+        repeated = f"was replayed before, as {', '.join(replays)}"
+    command = shlex.join(["plughook", "deliveries", "replay", record.id, "--again", *options])
+    msg = (
+        f"delivery record {record.id!r} {repeated}: another replay runs the handler for "
+        "that delivery once more and may send its chat messages twice. If that is what "
+        f"you want: {command}"
+    )
+    raise CommandError(msg, EXIT_REPLAYED)
+
+
 async def _replays_of(app: WebhookApp, record: DeliveryRecord) -> list[str]:
     """Return the ids of the records that replay ``record``, oldest first."""
     later = await app.storage.deliveries_list(
@@ -543,17 +567,8 @@ async def _replay(
         if found is None:
             msg = f"no delivery record {given_id!r}; see `plughook deliveries list`"
             raise CommandError(msg, EXIT_NOT_FOUND)
-        replays = [] if again else await _replays_of(app, found)
-        if replays:
-            command = shlex.join(
-                ["plughook", "deliveries", "replay", found.id, "--again", *options]
-            )
-            msg = (
-                f"delivery record {found.id!r} was replayed before, as {', '.join(replays)}: "
-                "another replay runs its handler once more and may send its chat messages "
-                f"twice; if that is what you want: {command}"
-            )
-            raise CommandError(msg, EXIT_REPLAYED)
+        if not again:
+            await _refuse_repeated_replay(app, found, options)
         try:
             _, response = await app.replay(found.id, allow_unverified=allow_unverified)
         except UnverifiedReplay:
