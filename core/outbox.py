@@ -329,7 +329,7 @@ class Outbox:
                 else "message too old"
             )
             logger.error(
-                "message %s to %s dead-lettered after %d attempts (%s) on channel %s: %s; "
+                "message %s to %s dead-lettered after %d attempt(s) (%s) on channel %s: %s; "
                 "once the cause is fixed, resend it with `plughook outbox retry %s`",
                 message.id,
                 message.chat_key,
