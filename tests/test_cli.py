@@ -168,6 +168,17 @@ def serving(
         server.close()
 
 
+def startup_log(
+    tmp_path: Path, args: Sequence[str], endpoint_count: int, env: dict[str, str] | None = None
+) -> str:
+    """Start ``plughook serve ARGS`` on a free port, stop it once started; return its stderr."""
+    with serving([*args, "--port", "0"], tmp_path / "stderr.txt", env) as server:
+        server.read_banner(endpoint_count=endpoint_count)
+        server.wait_for_log("plughook instance")
+        server.stop()
+        return server.stderr()
+
+
 def base_url_of(banner: list[str]) -> str:
     """Return the listening address from the first banner line."""
     match = re.search(r" on (http://127\.0\.0\.1:\d+) ", banner[0])
@@ -522,13 +533,7 @@ def test_check_config_quiet_about_set_chat_setting(tmp_path: Path) -> None:
 
 def test_serve_warns_of_empty_chat_setting(tmp_path: Path) -> None:
     config = write_config(tmp_path, '[plugins.github-notifier]\nWEBHOOK_SECRET = "s"\n')
-    args = ["--config", str(config), "--port", "0", *GITHUB_ARGS]
-
-    with serving(args, tmp_path / "stderr.txt") as server:
-        server.read_banner(endpoint_count=1)
-        server.wait_for_log("plughook instance")
-        server.stop()
-        stderr = server.stderr()
+    stderr = startup_log(tmp_path, ["--config", str(config), *GITHUB_ARGS], endpoint_count=1)
 
     assert CHAT_WARNING in stderr
 
@@ -574,14 +579,10 @@ def test_check_config_names_empty_variable(tmp_path: Path) -> None:
 
 def test_serve_names_empty_variable(tmp_path: Path) -> None:
     config = write_config(tmp_path, ENV_SETTINGS)
-    args = ["--config", str(config), "--port", "0", *GITHUB_ARGS]
     env = _env(GITHUB_WEBHOOK_SECRET="", PLUGHOOK_TEST_CHAT="")
+    args = ["--config", str(config), *GITHUB_ARGS]
 
-    with serving(args, tmp_path / "stderr.txt", env) as server:
-        server.read_banner(endpoint_count=1)
-        server.wait_for_log("plughook instance")
-        server.stop()
-        stderr = server.stderr()
+    stderr = startup_log(tmp_path, args, endpoint_count=1, env=env)
 
     assert EMPTY_SECRET_WARNING in stderr
     assert EMPTY_CHAT_WARNING in stderr
@@ -616,13 +617,7 @@ def test_check_config_skips_disabled_table_without_braces(tmp_path: Path) -> Non
 
 def test_serve_warns_of_variable_without_braces(tmp_path: Path) -> None:
     config = write_config(tmp_path, '[plugins.cli-test]\nTOKEN = "$CLI_TEST_TOKEN"\n')
-    args = ["--config", str(config), "--port", "0", *PLUGIN_ARGS]
-
-    with serving(args, tmp_path / "stderr.txt") as server:
-        server.read_banner(endpoint_count=3)
-        server.wait_for_log("plughook instance")
-        server.stop()
-        stderr = server.stderr()
+    stderr = startup_log(tmp_path, ["--config", str(config), *PLUGIN_ARGS], endpoint_count=3)
 
     assert BARE_REFERENCE_WARNING in stderr
 
