@@ -1039,8 +1039,8 @@ class WebhookApp:
         """
         if not self.serving:
             return json_response({"status": "unavailable"}, 503)
-        # A 200 keeps the server in a load balancer's pool, and the body tells
-        # an operator checking by hand that webhooks get 503.
+        # A 200 keeps the server in a load balancer's pool. The body shows an
+        # operator checking by hand that webhooks get 503.
         if self.maintenance:
             return json_response({"status": "ok", "maintenance": True})
         return json_response({"status": "ok"})

@@ -317,8 +317,8 @@ def test_endpoints_leave_out_disabled_plugins(tmp_path: Path) -> None:
     result = run_cli("endpoints", "--config", str(config), *BUNDLED_PLUGIN_ARGS)
 
     assert result.returncode == 0, result.stderr
-    shown = {line.rsplit("(", 1)[1].rstrip(")") for line in result.stdout.splitlines()}
-    assert shown == {"github-notifier", "monitor-alert", "status"}
+    listed_plugins = {line.rsplit("(", 1)[1].rstrip(")") for line in result.stdout.splitlines()}
+    assert listed_plugins == {"github-notifier", "monitor-alert", "status"}
 
 
 def test_check_config_names_unknown_disabled_plugin(tmp_path: Path) -> None:

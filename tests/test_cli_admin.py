@@ -243,6 +243,15 @@ async def test_deliveries_replay_records_new_attempt(tmp_path: Path) -> None:
     assert f"replay of {record_id}" in listing.stdout
 
 
+async def listed_replay_id(config: Path, record_id: str) -> str:
+    """Return the id of the one record that `deliveries list` shows as a replay of ``record_id``."""
+    listing = await plughook("deliveries", "list", "--config", str(config))
+    [replay_row] = [
+        line for line in listing.stdout.splitlines() if f"replay of {record_id}" in line
+    ]
+    return replay_row.split()[0]
+
+
 async def test_deliveries_replay_twice_needs_again(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     record_id = await record_echo_delivery(tmp_path)
@@ -265,11 +274,7 @@ async def test_deliveries_replay_of_replay_needs_again(tmp_path: Path) -> None:
     record_id = await record_echo_delivery(tmp_path)
     common = ("--config", str(config), *PLUGIN_ARGS)
     await plughook("deliveries", "replay", record_id, *common)
-    listing = await plughook("deliveries", "list", "--config", str(config))
-    [replay_row] = [
-        line for line in listing.stdout.splitlines() if f"replay of {record_id}" in line
-    ]
-    replay_id = replay_row.split()[0]
+    replay_id = await listed_replay_id(config, record_id)
     result = await plughook("deliveries", "replay", replay_id, *common)
     assert result.returncode == 5
     assert f"delivery record {replay_id!r} is a replay of {record_id!r}" in result.stderr
@@ -289,13 +294,9 @@ async def test_deliveries_show_names_replays(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     record_id = await record_echo_delivery(tmp_path)
     await plughook("deliveries", "replay", record_id, "--config", str(config), *PLUGIN_ARGS)
-    listing = await plughook("deliveries", "list", "--config", str(config))
-    [replay_row] = [
-        line for line in listing.stdout.splitlines() if f"replay of {record_id}" in line
-    ]
-    replay_id = replay_row.split()[0]
-    shown = await plughook("deliveries", "show", record_id, "--config", str(config))
-    assert f"replayed as: {replay_id}" in shown.stdout.splitlines()
+    replay_id = await listed_replay_id(config, record_id)
+    show_result = await plughook("deliveries", "show", record_id, "--config", str(config))
+    assert f"replayed as: {replay_id}" in show_result.stdout.splitlines()
 
 
 async def replay_unverified(config: Path, record_id: str) -> subprocess.CompletedProcess[str]:

@@ -430,7 +430,7 @@ async def _get(app: WebhookApp, given_id: str) -> tuple[DeliveryRecord, list[str
     return record, replays
 
 
-async def _refuse_repeated_replay(
+async def _reject_repeated_replay(
     app: WebhookApp, record: DeliveryRecord, options: list[str]
 ) -> None:
     """Raise ``CommandError`` when ``record`` was replayed before or is itself a replay.
@@ -568,7 +568,7 @@ async def _replay(
             msg = f"no delivery record {given_id!r}; see `plughook deliveries list`"
             raise CommandError(msg, EXIT_NOT_FOUND)
         if not again:
-            await _refuse_repeated_replay(app, found, options)
+            await _reject_repeated_replay(app, found, options)
         try:
             _, response = await app.replay(found.id, allow_unverified=allow_unverified)
         except UnverifiedReplay:
