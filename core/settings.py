@@ -6,7 +6,7 @@ import os
 import re
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -129,26 +129,15 @@ class Settings:
     plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
 
 
-def expand_env(
-    value: Any,
-    key: str = "",
-    problems: list[tuple[str, str]] | None = None,
-    references: dict[str, list[str]] | None = None,
-) -> Any:
+def expand_env(value: Any, key: str = "", problems: list[tuple[str, str]] | None = None) -> Any:
     """Replace ``${NAME}`` in every string of ``value`` with the environment variable.
 
     A variable that is not set is added to ``problems`` under the dotted key
-    of its string. ``references`` receives the names of the variables each
-    string reads, by dotted key.
+    of its string.
     """
     if problems is None:
         problems = []
-    if references is None:
-        references = {}
     if isinstance(value, str):
-        names = _ENV_PATTERN.findall(value)
-        if names:
-            references[key] = names
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -159,15 +148,26 @@ def expand_env(
 
         return _ENV_PATTERN.sub(replace, value)
     if isinstance(value, Mapping):
-        return {
-            k: expand_env(
-                v, f"{key}.{toml_key(str(k))}" if key else toml_key(str(k)), problems, references
-            )
-            for k, v in value.items()
-        }
+        return {k: expand_env(v, _child_key(key, k), problems) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand_env(v, f"{key}[{i}]", problems, references) for i, v in enumerate(value)]
+        return [expand_env(v, f"{key}[{i}]", problems) for i, v in enumerate(value)]
     return value
+
+
+def _child_key(key: str, name: object) -> str:
+    return f"{key}.{toml_key(str(name))}" if key else toml_key(str(name))
+
+
+def _strings(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """Yield the dotted key and text of every string in ``value``, tables and lists included."""
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, Mapping):
+        for name, item in value.items():
+            yield from _strings(item, _child_key(key, name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{key}[{index}]")
 
 
 def env_references(data: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -176,7 +176,10 @@ def env_references(data: Mapping[str, Any]) -> dict[str, list[str]]:
     The keys are dotted TOML keys, as in ``ConfigError`` problems.
     """
     references: dict[str, list[str]] = {}
-    expand_env(data, "", [], references)
+    for key, text in _strings(data):
+        names = _ENV_PATTERN.findall(text)
+        if names:
+            references[key] = names
     return references
 
 
@@ -187,28 +190,13 @@ def bare_env_references(value: Any, key: str = "") -> list[tuple[str, str]]:
     ``$NAME`` with an upper-case NAME. plughook reads only ``${NAME}``, so such
     a value is taken as literal text.
     """
-    if isinstance(value, str):
-        found = []
-        for part in value.split(","):
+    found = []
+    for dotted, text in _strings(value, key):
+        for part in text.split(","):
             match = _BARE_ENV_PATTERN.fullmatch(part.strip())
             if match is not None:
-                found.append((key, match.group(1)))
-        return found
-    if isinstance(value, Mapping):
-        return [
-            reference
-            for k, v in value.items()
-            for reference in bare_env_references(
-                v, f"{key}.{toml_key(str(k))}" if key else toml_key(str(k))
-            )
-        ]
-    if isinstance(value, list):
-        return [
-            reference
-            for i, v in enumerate(value)
-            for reference in bare_env_references(v, f"{key}[{i}]")
-        ]
-    return []
+                found.append((dotted, match.group(1)))
+    return found
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
