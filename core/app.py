@@ -82,11 +82,11 @@ class WebhookApp:
     ) -> None:
         self.settings = settings or Settings()
         plugins = list(plugins)
-        disabled = set(self.settings.disabled_plugins)
+        self._disabled = frozenset(self.settings.disabled_plugins)
         # Every plugin name passed in, disabled ones included: the names that
         # disabled_plugins may list.
         self._all_plugin_names = sorted(plugin.name for plugin in plugins)
-        self.router = Router(plugin for plugin in plugins if plugin.name not in disabled)
+        self.router = Router(plugin for plugin in plugins if plugin.name not in self._disabled)
         self.plugins = self.router.plugins
         self._raw_config = dict(config if config is not None else self.settings.plugins)
         # Names of the environment variables that each setting's string reads,
@@ -207,11 +207,10 @@ class WebhookApp:
             problems.extend(with_placement_hints(found))
             if config is not None:
                 configs[name] = config
-        disabled = set(self.settings.disabled_plugins)
         for name in self._raw_config:
             if (
                 name not in self.plugins
-                and name not in disabled
+                and name not in self._disabled
                 and not self._unknown_tables_reported
             ):
                 logger.warning(
@@ -306,10 +305,9 @@ class WebhookApp:
                     f"no plugin named {name!r} is loaded (loaded plugins: {loaded}){advice}",
                 )
             )
-        disabled = set(self.settings.disabled_plugins)
         loaded = ", ".join(sorted(self.plugins)) or "none"
         for name in self._raw_config:
-            if name in self.plugins or name in disabled:
+            if name in self.plugins or name in self._disabled:
                 continue
             close = closest_name(name, self.plugins)
             if close is not None:
